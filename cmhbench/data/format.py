@@ -1,0 +1,216 @@
+"""The canonical HDF5 file: writing it atomically, and loading it with full validation.
+
+Layout (see DESIGN.md)::
+
+    /images            uint8 N×H×W×3, chunked by item   (or float32 N×D when image_kind=features)
+    /texts             float32 N×T
+    /labels            uint8 N×C multi-hot
+    /splits/query      int64    /splits/retrieval int64    /splits/train int64
+    attrs: name, version, label_names (JSON), source_sha256 (JSON), image_kind, text_kind, protocol
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from cmhbench.data.dataset import SPLIT_NAMES, Dataset
+from cmhbench.errors import CmhbenchError
+from cmhbench.fsutil import atomic_path
+
+FORMAT_VERSION = 1
+_REQUIRED_ATTRS = ("name", "version", "label_names", "source_sha256", "image_kind", "text_kind")
+# Arrays up to this size are read into memory at load time; larger ones stay in the file and are
+# streamed in chunks (see cmhbench.data.sources).
+_IN_MEMORY_BYTES = 2 * 1024**3
+_FINITE_CHECK_ROWS = 65536
+
+
+def write_canonical(
+    path: str | Path,
+    *,
+    images: np.ndarray,
+    texts: np.ndarray,
+    labels: np.ndarray,
+    splits: Mapping[str, np.ndarray],
+    name: str,
+    version: str,
+    label_names: list[str],
+    source_sha256: Mapping[str, str],
+    image_kind: str,
+    text_kind: str,
+    protocol: str = "",
+    compression: str | None = None,
+) -> Path:
+    """Write a canonical dataset file atomically and return its path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            if image_kind == "pixels":
+                chunks = (1, *images.shape[1:])
+                f.create_dataset("images", data=images, dtype="uint8", chunks=chunks,
+                                 compression=compression)
+            else:
+                f.create_dataset("images", data=np.asarray(images, dtype=np.float32))
+            f.create_dataset("texts", data=np.asarray(texts, dtype=np.float32))
+            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
+            group = f.create_group("splits")
+            for split in SPLIT_NAMES:
+                group.create_dataset(split, data=np.asarray(splits[split], dtype=np.int64))
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["name"] = name
+            f.attrs["version"] = version
+            f.attrs["label_names"] = json.dumps(list(label_names))
+            f.attrs["source_sha256"] = json.dumps(dict(source_sha256))
+            f.attrs["image_kind"] = image_kind
+            f.attrs["text_kind"] = text_kind
+            f.attrs["protocol"] = protocol
+        # Validate what was written before it becomes visible under the final name.
+        _validate_and_build(tmp, display_path=path, keep_open=False)
+    return path
+
+
+def load_canonical(path: str | Path) -> Dataset:
+    """Open and validate a canonical dataset file. Raises `CmhbenchError` naming the file and key."""
+    path = Path(path)
+    if not path.exists():
+        raise CmhbenchError(f"dataset file {path} does not exist")
+    return _validate_and_build(path, display_path=path, keep_open=True)
+
+
+def _validate_and_build(path: Path, *, display_path: Path, keep_open: bool) -> Dataset:
+    where = str(display_path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise CmhbenchError(
+            f"{where} is not a readable HDF5 file ({exc}); re-create it (it may be truncated)"
+        ) from None
+    try:
+        dataset = _build(handle, where)
+    except CmhbenchError:
+        handle.close()
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        handle.close()
+        raise CmhbenchError(f"{where}: cannot read the dataset file ({exc}); it may be corrupt") from None
+    if not keep_open:
+        handle.close()
+    return dataset
+
+
+def _require(handle: h5py.File, key: str, where: str) -> h5py.Dataset:
+    if key not in handle:
+        raise CmhbenchError(f"{where}: missing key '/{key}' (expected by the canonical format)")
+    node = handle[key]
+    if not isinstance(node, h5py.Dataset):
+        raise CmhbenchError(f"{where}: '/{key}' is a group, expected an array")
+    return node
+
+
+def _attr(handle: h5py.File, key: str, where: str) -> Any:
+    if key not in handle.attrs:
+        raise CmhbenchError(f"{where}: missing attribute '{key}' on the root group")
+    value = handle.attrs[key]
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _build(handle: h5py.File, where: str) -> Dataset:
+    for key in _REQUIRED_ATTRS:
+        _attr(handle, key, where)
+    image_kind = str(_attr(handle, "image_kind", where))
+    text_kind = str(_attr(handle, "text_kind", where))
+    if image_kind not in ("pixels", "features"):
+        raise CmhbenchError(f"{where}: attribute image_kind={image_kind!r}, expected 'pixels' or 'features'")
+    if text_kind not in ("bow", "features"):
+        raise CmhbenchError(f"{where}: attribute text_kind={text_kind!r}, expected 'bow' or 'features'")
+
+    images = _require(handle, "images", where)
+    texts = _require(handle, "texts", where)
+    labels_node = _require(handle, "labels", where)
+    if labels_node.ndim != 2:
+        raise CmhbenchError(f"{where}: '/labels' has shape {labels_node.shape}, expected N×C (2-d)")
+    num_items = labels_node.shape[0]
+    if image_kind == "pixels":
+        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+            raise CmhbenchError(
+                f"{where}: '/images' is {images.dtype} {images.shape}, expected uint8 N×H×W×3 for pixels"
+            )
+    elif images.ndim != 2 or images.dtype.kind != "f":
+        raise CmhbenchError(f"{where}: '/images' is {images.dtype} {images.shape}, expected float N×D features")
+    if texts.ndim != 2 or texts.dtype.kind != "f":
+        raise CmhbenchError(f"{where}: '/texts' is {texts.dtype} {texts.shape}, expected float N×T")
+    for key, node in (("images", images), ("texts", texts)):
+        if node.shape[0] != num_items:
+            raise CmhbenchError(
+                f"{where}: '/{key}' has {node.shape[0]} items but '/labels' has {num_items}; "
+                "every array must have one row per item"
+            )
+
+    labels = labels_node[()]
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise CmhbenchError(f"{where}: '/labels' must be multi-hot 0/1, found other values")
+    labels = labels.astype(np.uint8, copy=False)
+
+    splits = {}
+    for split in SPLIT_NAMES:
+        indices = _require(handle, f"splits/{split}", where)[()]
+        if indices.ndim != 1 or indices.dtype.kind not in "iu":
+            raise CmhbenchError(f"{where}: '/splits/{split}' must be a 1-d integer array")
+        if len(indices) == 0:
+            raise CmhbenchError(f"{where}: '/splits/{split}' is empty")
+        if indices.min() < 0 or indices.max() >= num_items:
+            raise CmhbenchError(
+                f"{where}: '/splits/{split}' has indices outside 0..{num_items - 1}"
+            )
+        if len(np.unique(indices)) != len(indices):
+            raise CmhbenchError(f"{where}: '/splits/{split}' repeats an index")
+        splits[split] = indices.astype(np.int64)
+    if np.intersect1d(splits["query"], splits["retrieval"]).size:
+        raise CmhbenchError(f"{where}: '/splits/query' and '/splits/retrieval' overlap; they must be disjoint")
+    if np.setdiff1d(splits["train"], splits["retrieval"]).size:
+        raise CmhbenchError(f"{where}: '/splits/train' must be drawn from '/splits/retrieval'")
+
+    for key, node in (("images", images), ("texts", texts)):
+        if node.dtype.kind == "f":
+            _check_finite(node, key, where)
+
+    try:
+        label_names = json.loads(_attr(handle, "label_names", where))
+        source_sha256 = json.loads(_attr(handle, "source_sha256", where))
+    except json.JSONDecodeError as exc:
+        raise CmhbenchError(f"{where}: attribute label_names/source_sha256 is not valid JSON ({exc})") from None
+    if len(label_names) != labels.shape[1]:
+        raise CmhbenchError(
+            f"{where}: attribute label_names has {len(label_names)} names for {labels.shape[1]} label columns"
+        )
+
+    def maybe_in_memory(node: h5py.Dataset) -> Any:
+        return node[()] if node.size * node.dtype.itemsize <= _IN_MEMORY_BYTES else node
+
+    return Dataset(
+        name=str(_attr(handle, "name", where)),
+        version=str(_attr(handle, "version", where)),
+        images=maybe_in_memory(images),
+        texts=maybe_in_memory(texts),
+        labels=labels,
+        splits=splits,
+        label_names=list(label_names),
+        image_kind=image_kind,
+        text_kind=text_kind,
+        source_sha256=dict(source_sha256),
+        protocol=str(handle.attrs.get("protocol", "")),
+        path=Path(where),
+    )
+
+
+def _check_finite(node: h5py.Dataset, key: str, where: str) -> None:
+    for start in range(0, node.shape[0], _FINITE_CHECK_ROWS):
+        block = node[start:start + _FINITE_CHECK_ROWS]
+        if not np.isfinite(block).all():
+            row = start + int(np.argwhere(~np.isfinite(block))[0][0])
+            raise CmhbenchError(f"{where}: '/{key}' contains NaN or Inf (first at row {row})")

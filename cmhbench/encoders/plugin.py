@@ -1,0 +1,45 @@
+"""Built-in encoders, registered through the same hook as third-party ones."""
+
+from __future__ import annotations
+
+from cmhbench.encoders.backbones import factory
+from cmhbench.encoders.identity import create_identity
+from cmhbench.plugins import hookimpl
+from cmhbench.specs import Citation, EncoderSpec
+
+
+@hookimpl
+def cmhbench_register_encoders() -> list[EncoderSpec]:
+    return [
+        EncoderSpec(
+            name="alexnet",
+            description="AlexNet up to fc7 (4096-d); the stand-in for CNN-F/VGG-F",
+            modality="image",
+            create=factory("alexnet"),
+            citation=Citation("ImageNet Classification with Deep Convolutional Neural Networks",
+                              "NeurIPS", 2012, "Krizhevsky, Sutskever, Hinton"),
+        ),
+        EncoderSpec(
+            name="vgg19",
+            description="VGG-19 up to fc7 (4096-d)",
+            modality="image",
+            create=factory("vgg19"),
+            citation=Citation("Very Deep Convolutional Networks for Large-Scale Image Recognition",
+                              "ICLR", 2015, "Simonyan, Zisserman"),
+        ),
+        EncoderSpec(
+            name="resnet50",
+            description="ResNet-50 pooled features (2048-d)",
+            modality="image",
+            create=factory("resnet50"),
+            citation=Citation("Deep Residual Learning for Image Recognition", "CVPR", 2016,
+                              "He, Zhang, Ren, Sun"),
+        ),
+        EncoderSpec(
+            name="identity",
+            description="feature vectors and bag-of-words pass through unchanged",
+            modality="any",
+            create=create_identity,
+            accepts=("features", "bow"),
+        ),
+    ]

@@ -1,0 +1,195 @@
+"""The shared evaluator: Hamming ranking and hash lookup for codes produced anywhere.
+
+Conventions (DESIGN.md, "Metrics"):
+
+* relevant = shares at least one label; Hamming distance d = (K - <q, r>) / 2;
+* ranking by ascending d, ties by ascending retrieval index;
+* every per-query metric is averaged over the queries that have at least one relevant item in the
+  retrieval set; how many had none is reported as ``queries_without_relevant``;
+* mAP@K divides by the relevant items within the top K (0 for a query with none there);
+* PR by radius r: precision = relevant within radius / items within radius (0 when the ball is
+  empty), recall = relevant within radius / R, averaged per query and also pooled over all pairs;
+* hash lookup within radius 2: that precision and recall, F1 = 2PR/(P+R) (0 when both are 0), per
+  query then averaged; ``empty_queries`` counts queries whose radius-2 ball holds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+
+from cmhbench.evaluation.hamming import PairScorer, stable_order
+from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side
+from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
+
+DEFAULT_MAP_AT = (50, 100, 500, 1000, 5000)
+LOOKUP_RADIUS = 2
+# Bytes of working memory per (query, retrieval item) pair in one chunk: distances, relevance,
+# ranking (int64), hit counts, float64 precisions and their prefix sums.
+_BYTES_PER_PAIR = 40
+_CPU_CHUNK_BUDGET = 512 * 1024**2
+_GPU_BUDGET_FRACTION = 0.5
+
+
+def default_precision_at(num_retrieval: int) -> list[int]:
+    grid = [1, 5, 10, 20, 50] + list(range(100, 1001, 100)) + [2000, 5000, 10000, 20000, 50000, 100000]
+    return [k for k in grid if k <= num_retrieval]
+
+
+def _chunk_size(num_queries: int, num_retrieval: int, device: torch.device, workers: int) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = int(free * _GPU_BUDGET_FRACTION)
+    else:
+        budget = _CPU_CHUNK_BUDGET // max(workers, 1)
+    return max(1, min(num_queries, budget // (num_retrieval * _BYTES_PER_PAIR)))
+
+
+def evaluate(
+    query_codes: Any,
+    retrieval_codes: Any,
+    query_labels: Any,
+    retrieval_labels: Any,
+    *,
+    map_at: Iterable[int] | None = None,
+    precision_at: Iterable[int] | None = None,
+    code_format: str = "pm1",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+) -> dict[str, Any]:
+    """Score one direction. Pure function of its inputs; returns a plain dict (see module doc).
+
+    ``map_at`` defaults to 50, 100, 500, 1000, 5000 where the retrieval set allows;
+    ``precision_at`` to a log-spaced grid up to the retrieval size. ``device`` defaults to CUDA when
+    present. ``chunk_size`` (queries per block) is sized from available memory when not given.
+    """
+    query_codes = as_codes(query_codes, "query_codes", code_format)
+    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
+    num_classes = None
+    if np.asarray(query_labels).ndim == 1 and np.asarray(retrieval_labels).ndim == 1:
+        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
+    query_labels = as_labels(query_labels, "query_labels", num_classes)
+    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
+    check_side(query_codes, query_labels, "query_codes", "query_labels")
+    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
+    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
+
+    num_queries, bits = query_codes.shape
+    num_retrieval = retrieval_codes.shape[0]
+    map_at = sorted({int(k) for k in (DEFAULT_MAP_AT if map_at is None else map_at) if int(k) <= num_retrieval})
+    precision_at = sorted({int(k) for k in (default_precision_at(num_retrieval) if precision_at is None
+                                            else precision_at) if 0 < int(k) <= num_retrieval})
+    if any(k <= 0 for k in map_at):
+        raise ValueError("map_at values must be positive")
+
+    device = torch.device(device) if device is not None else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    scorer = PairScorer(query_codes, retrieval_codes, query_labels, retrieval_labels, device)
+    harmonic = harmonic_numbers(num_retrieval, device)
+    workers = 1 if device.type == "cuda" else (os.cpu_count() or 1)
+    size = chunk_size or _chunk_size(num_queries, num_retrieval, device, workers)
+    starts = list(range(0, num_queries, size))
+
+    def run(start: int) -> ChunkMetrics:
+        stop = min(start + size, num_queries)
+        distances, relevant = scorer.chunk(start, stop)
+        return chunk_metrics(distances, relevant, stable_order(distances), bits, map_at,
+                             precision_at, harmonic)
+
+    with torch.inference_mode():
+        if workers > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                chunks = list(pool.map(run, starts))
+        else:
+            chunks = [run(s) for s in starts]
+        return _summarise(chunks, bits, map_at, precision_at, num_retrieval)
+
+
+def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precision_at: list[int],
+               num_retrieval: int) -> dict[str, Any]:
+    def cat(field: str) -> np.ndarray:
+        return torch.cat([getattr(c, field) for c in chunks]).cpu().numpy()
+
+    relevant = cat("relevant").astype(np.int64)
+    has_rel = relevant > 0
+    num_valid = int(has_rel.sum())
+
+    def mean(values: np.ndarray) -> float:
+        return float(values[has_rel].mean(axis=0)) if num_valid else 0.0
+
+    def mean_columns(values: np.ndarray) -> list[float]:
+        return [float(v) for v in values[has_rel].mean(axis=0)] if num_valid else [0.0] * values.shape[1]
+
+    count = cat("count_by_distance")[has_rel].astype(np.float64)
+    rel_count = cat("relevant_by_distance")[has_rel].astype(np.float64)
+    retrieved = np.cumsum(count, 1)
+    retrieved_rel = np.cumsum(rel_count, 1)
+    total_rel = relevant[has_rel].astype(np.float64)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision_r = np.where(retrieved > 0, retrieved_rel / retrieved, 0.0)
+    recall_r = retrieved_rel / np.maximum(total_rel, 1)
+    pooled_retrieved = retrieved.sum(0)
+    pooled_precision = np.where(pooled_retrieved > 0, retrieved_rel.sum(0) / np.maximum(pooled_retrieved, 1), 0.0)
+    pooled_recall = retrieved_rel.sum(0) / max(total_rel.sum(), 1.0)
+
+    lookup = min(LOOKUP_RADIUS, bits)
+    lp, lr = precision_r[:, lookup], recall_r[:, lookup]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(lp + lr > 0, 2 * lp * lr / (lp + lr), 0.0)
+
+    def avg(values: np.ndarray) -> Any:
+        return values.mean(axis=0) if num_valid else np.zeros(values.shape[1:])
+
+    ap_at = cat("ap_at")
+    prec_at = cat("precision_at")
+    return {
+        "map": mean(cat("ap")),
+        "map_tie_aware": mean(cat("ap_tie_aware")),
+        "map_at": {str(k): v for k, v in zip(map_at, mean_columns(ap_at))},
+        "precision_at": {"k": list(precision_at), "value": mean_columns(prec_at)},
+        "pr_by_radius": {
+            "radius": list(range(bits + 1)),
+            "precision": [float(v) for v in avg(precision_r)],
+            "recall": [float(v) for v in avg(recall_r)],
+            "precision_pooled": [float(v) for v in pooled_precision],
+            "recall_pooled": [float(v) for v in pooled_recall],
+        },
+        f"lookup_r{LOOKUP_RADIUS}": {
+            "precision": float(avg(lp)),
+            "recall": float(avg(lr)),
+            "f1": float(avg(f1)),
+            "empty_queries": int((retrieved[:, lookup] == 0).sum()),
+        },
+        "queries_without_relevant": int((~has_rel).sum()),
+        "num_queries": int(len(relevant)),
+        "num_retrieval": int(num_retrieval),
+    }
+
+
+DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image"),
+              "i2i": ("image", "image"), "t2t": ("text", "text")}
+
+
+def evaluate_directions(
+    query_codes: Mapping[str, Any],
+    retrieval_codes: Mapping[str, Any],
+    query_labels: Any,
+    retrieval_labels: Any,
+    *,
+    directions: Iterable[str] = ("i2t", "t2i"),
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
+    """Score several directions. ``query_codes``/``retrieval_codes`` map 'image'/'text' to codes."""
+    results = {}
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            from cmhbench.errors import CmhbenchError
+            raise CmhbenchError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+        source, target = DIRECTIONS[direction]
+        results[direction] = evaluate(query_codes[source], retrieval_codes[target], query_labels,
+                                      retrieval_labels, **options)
+    return results

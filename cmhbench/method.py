@@ -1,0 +1,75 @@
+"""The hashing-method interface every built-in and third-party method implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+import torch
+
+from cmhbench.encoders.base import Encoder
+
+if TYPE_CHECKING:
+    from cmhbench.data.sources import SplitData
+    from cmhbench.train.context import TrainContext
+
+
+@dataclass(frozen=True)
+class MethodSetup:
+    """Everything a method needs to build its networks before training starts.
+
+    Methods build all their state (networks, optimisers, per-item matrices) from this in their
+    constructor, so that the harness can restore a checkpoint into them before ``fit`` runs.
+    """
+
+    bits: int
+    hparams: Mapping[str, Any]
+    image_encoder: Encoder
+    text_encoder: Encoder
+    num_train: int
+    num_labels: int
+    text_dim: int
+    image_kind: str
+    text_kind: str
+    device: torch.device
+
+
+class HashingMethod(ABC):
+    """A cross-modal hashing method. It owns its training loop; the harness owns the rest.
+
+    ``encode_image`` / ``encode_text`` receive one batch as stored on the device (uint8 pixels or
+    float features; float bag-of-words) and return int8 codes in {-1, +1}. The harness calls them
+    under ``torch.inference_mode()``.
+    """
+
+    def __init__(self, setup: MethodSetup):
+        self.setup = setup
+        self.bits = setup.bits
+        self.hparams = dict(setup.hparams)
+        self.device = setup.device
+
+    @abstractmethod
+    def fit(self, train: "SplitData", ctx: "TrainContext") -> None:
+        """Train on the train split only. Loop over ``ctx.epochs(n)`` so that resume works."""
+
+    @abstractmethod
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """int8 codes in {-1, +1}, one row per image."""
+
+    @abstractmethod
+    def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
+        """int8 codes in {-1, +1}, one row per text."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stopped."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
+def to_codes(values: torch.Tensor) -> torch.Tensor:
+    """Sign to int8 {-1, +1}; an exact zero maps to +1 so that every bit is defined."""
+    return torch.where(values >= 0, 1, -1).to(torch.int8)

@@ -1,0 +1,176 @@
+"""Loads plugins from the `cmhbench` entry-point group and collects their specs.
+
+Built-in plugins (this distribution's own entry points) load exactly like third-party ones. Each
+plugin is loaded and each of its hooks called separately, so that one broken plugin is reported by
+name with its error while every other keeps working, and so that a duplicate name can be reported
+with both of its origins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.plugins import PROJECT_NAME, hookspecs
+from cmhbench.specs import DatasetSpec, EncoderSpec, MethodSpec
+from cmhbench.suggest import unknown_name_message
+
+ENTRY_POINT_GROUP = "cmhbench"
+#: Set to 1/true/yes to load only the built-in plugins (third-party entry points are skipped).
+DISABLE_ENV = "CMHBENCH_DISABLE_PLUGINS"
+BUILTIN_DISTRIBUTION = "cmhbench"
+# Used when cmhbench runs from a source tree that was never installed, so no entry points exist.
+_BUILTIN_MODULES = {
+    "encoders": "cmhbench.encoders.plugin",
+    "methods": "cmhbench_methods.plugin",
+    "datasets": "cmhbench_datasets.plugin",
+}
+
+_KINDS = {
+    "method": ("cmhbench_register_methods", MethodSpec),
+    "dataset": ("cmhbench_register_datasets", DatasetSpec),
+    "encoder": ("cmhbench_register_encoders", EncoderSpec),
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded (or broken) plugin, for `cmhbench plugins`."""
+
+    name: str
+    origin: str  # "builtin" or the distribution name and version
+    module: str
+    error: str | None = None
+    provides: tuple[str, ...] = ()
+
+
+@dataclass
+class Registry:
+    """All registered specs by kind and name, plus the plugins they came from."""
+
+    specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in _KINDS})
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+    #: Duplicate names found while registering: reported, and fatal when that name is used.
+    conflicts: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.specs[kind])
+
+    def get(self, kind: str, name: str) -> Any:
+        if (kind, name) in self.conflicts:
+            raise CmhbenchError(self.conflicts[(kind, name)])
+        try:
+            return self.specs[kind][name]
+        except KeyError:
+            raise CmhbenchError(unknown_name_message(kind, name, self.specs[kind])) from None
+
+    def method(self, name: str) -> MethodSpec:
+        return self.get("method", name)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        return self.get("dataset", name)
+
+    def encoder(self, name: str) -> EncoderSpec:
+        return self.get("encoder", name)
+
+    def origin(self, kind: str, name: str) -> str:
+        return self.origins[(kind, name)]
+
+    @property
+    def broken(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.error]
+
+    def add(self, kind: str, spec: Any, origin: str) -> None:
+        """Register one spec; a second spec of the same kind and name is a conflict naming both."""
+        hook, spec_type = _KINDS[kind]
+        if not isinstance(spec, spec_type):
+            raise TypeError(f"{hook} returned {type(spec).__name__}, expected {spec_type.__name__}")
+        key = (kind, spec.name)
+        if key in self.origins:
+            message = (
+                f"duplicate {kind} name {spec.name!r}: registered by {self.origins[key]} "
+                f"and by {origin}; uninstall one of them or disable third-party plugins with "
+                f"{DISABLE_ENV}=1"
+            )
+            self.conflicts[key] = message
+            raise CmhbenchError(message)
+        self.specs[kind][spec.name] = spec
+        self.origins[key] = origin
+
+
+def _plugins_disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _discover() -> list[tuple[str, str, str, Any]]:
+    """(plugin name, origin, module path, loader) for every plugin to load, built-ins first."""
+    found: list[tuple[str, str, str, Any]] = []
+    builtin_seen = False
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "unknown"
+        is_builtin = dist == BUILTIN_DISTRIBUTION
+        builtin_seen |= is_builtin
+        if not is_builtin and _plugins_disabled():
+            continue
+        origin = "builtin" if is_builtin else f"{dist} {ep.dist.version if ep.dist else ''}".strip()
+        found.append((ep.name if is_builtin else f"{dist}:{ep.name}", origin, ep.value, ep.load))
+    if not builtin_seen:
+        for name, module in _BUILTIN_MODULES.items():
+            found.append((name, "builtin", module, lambda m=module: importlib.import_module(m)))
+    found.sort(key=lambda item: item[1] != "builtin")
+    return found
+
+
+def build_registry(extra_plugins: list[tuple[str, Any]] | None = None) -> Registry:
+    """Load every plugin and collect its specs. ``extra_plugins`` (name, module object) are for tests
+    and embedding: they register exactly as entry-point plugins do."""
+    registry = Registry()
+    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    candidates = list(_discover())
+    for name, module in extra_plugins or []:
+        candidates.append((name, f"extra plugin {name}", getattr(module, "__name__", name),
+                           lambda m=module: m))
+    for name, origin, module_path, load in candidates:
+        try:
+            plugin = load()
+            manager.register(plugin, name=name)
+        except Exception as exc:  # a broken plugin must not take the others down
+            registry.plugins.append(PluginInfo(name, origin, module_path, _describe(exc)))
+            continue
+        provides, error = [], None
+        for kind, (hook_name, _) in _KINDS.items():
+            own = [i for i in getattr(manager.hook, hook_name).get_hookimpls() if i.plugin_name == name]
+            if not own:
+                continue
+            try:
+                specs = own[0].function() or []
+            except Exception as exc:
+                error = _describe(exc)
+                continue
+            for spec in specs:
+                try:
+                    registry.add(kind, spec, f"plugin {name!r} ({origin})")
+                    provides.append(f"{kind}:{spec.name}")
+                except (CmhbenchError, TypeError) as exc:
+                    error = str(exc)
+        registry.plugins.append(PluginInfo(name, origin, module_path, error, tuple(provides)))
+    return registry
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+@lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    return build_registry()

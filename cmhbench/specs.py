@@ -1,0 +1,129 @@
+"""The frozen descriptions that plugins register: methods, datasets, encoders, protocols.
+
+A spec is data plus a factory. The core never imports a method, dataset or encoder module by name;
+it only sees the specs that plugins hand back through the hooks in `cmhbench.plugins.hookspecs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # imported for annotations only, to keep this module dependency-free
+    from cmhbench.data.dataset import Dataset
+    from cmhbench.encoders.base import Encoder
+    from cmhbench.method import HashingMethod, MethodSetup
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a method, dataset or encoder was published."""
+
+    title: str
+    venue: str
+    year: int
+    authors: str = ""
+
+    def __str__(self) -> str:
+        who = f"{self.authors}. " if self.authors else ""
+        return f"{who}{self.title}. {self.venue} {self.year}."
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named, versioned evaluation protocol for one dataset.
+
+    The splits themselves live in the dataset file (fixed index arrays); the protocol names them and
+    fixes everything else a result depends on: code lengths, seeds, encoders and their weights, and,
+    for quick protocols such as the toy one, an epoch budget that overrides each method's published
+    epoch count (``None`` keeps the published schedule).
+    """
+
+    name: str
+    version: int
+    bits: tuple[int, ...] = (16, 32, 64)
+    seeds: tuple[int, ...] = (0,)
+    image_encoder: str | None = None
+    image_weights: str = "imagenet"
+    text_encoder: str = "identity"
+    epochs: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "bits": list(self.bits),
+            "seeds": list(self.seeds),
+            "image_encoder": self.image_encoder,
+            "image_weights": self.image_weights,
+            "text_encoder": self.text_encoder,
+            "epochs": self.epochs,
+        }
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A hashing method: name, citation, published defaults and a factory.
+
+    ``create(setup)`` builds an untrained `HashingMethod`. ``defaults`` are the published
+    hyper-parameters; ``presets`` are named alternative bundles (e.g. the official code's settings
+    where they differ from the paper's). ``image_encoder`` is the backbone the paper used (or our
+    stand-in for it) when the dataset supplies pixels.
+    """
+
+    name: str
+    description: str
+    citation: Citation
+    create: Callable[["MethodSetup"], "HashingMethod"]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    image_encoder: str = "alexnet"
+    text_encoder: str = "identity"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defaults", _frozen(self.defaults))
+        object.__setattr__(
+            self, "presets", MappingProxyType({k: _frozen(v) for k, v in self.presets.items()})
+        )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: how to open its canonical file, and the protocol it is scored under.
+
+    ``open(options)`` returns a `Dataset`; it raises `CmhbenchError` with the exact prepare
+    command when the prepared file is missing. ``options`` are dataset-specific key/values (the toy
+    dataset's size and resolution, for instance); ``option_defaults`` lists the accepted ones.
+    """
+
+    name: str
+    description: str
+    citation: Citation | None
+    protocol: Protocol
+    open: Callable[[Mapping[str, Any]], "Dataset"]
+    option_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "option_defaults", _frozen(self.option_defaults))
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Raw modality input -> feature vector.
+
+    ``create(weights, input_dim)`` builds an `Encoder` module; ``weights`` is ``"none"``,
+    ``"imagenet"`` (the library's published weights, downloaded by torchvision on first use) or a
+    path to a local state-dict file. ``modality`` is ``"image"``, ``"text"`` or ``"any"``.
+    """
+
+    name: str
+    description: str
+    modality: str
+    create: Callable[[str, int | None], "Encoder"]
+    citation: Citation | None = None
+    accepts: tuple[str, ...] = ("pixels",)
