@@ -41,7 +41,9 @@ class Protocol:
     The splits themselves live in the dataset file (fixed index arrays); the protocol names them and
     fixes everything else a result depends on: code lengths, seeds, encoders and their weights, and,
     for quick protocols such as the toy one, an epoch budget that overrides each method's published
-    epoch count (``None`` keeps the published schedule).
+    epoch count (``None`` keeps the published schedule) and the name of the method preset to apply
+    where a method defines one (budget protocols use a ``quick`` preset: published schedules assume
+    hundreds of epochs from pretrained backbones and do not move in a CPU minute from scratch).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Protocol:
     image_weights: str = "imagenet"
     text_encoder: str = "identity"
     epochs: int | None = None
+    preset: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class Protocol:
             "image_weights": self.image_weights,
             "text_encoder": self.text_encoder,
             "epochs": self.epochs,
+            "preset": self.preset,
         }
 
 

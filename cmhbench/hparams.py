@@ -1,0 +1,60 @@
+"""Hyper-parameters: published defaults, named presets and `--set key=value` overrides."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.specs import MethodSpec
+from cmhbench.suggest import unknown_name_message
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_assignment(text: str, option: str = "--set") -> tuple[str, str]:
+    """'key=value' -> (key, value); anything else is an error naming the option."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not value.strip():
+        raise CmhbenchError(f"{option} {text!r}: expected key=value (e.g. {option} gamma=0.5)")
+    return key, value.strip()
+
+
+def coerce(key: str, value: Any, default: Any, method: str) -> Any:
+    """Convert a string value to the type of the published default."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            lowered = value.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise CmhbenchError(
+            f"--set {key}={value}: {method} expects {type(default).__name__} for {key} "
+            f"(default {default!r})"
+        ) from None
+    return value
+
+
+def resolve_hparams(spec: MethodSpec, preset: str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """defaults, then the preset, then the overrides; unknown keys and presets are errors."""
+    values = dict(spec.defaults)
+    if preset:
+        if preset not in spec.presets:
+            raise CmhbenchError(unknown_name_message(f"{spec.name} preset", preset, spec.presets))
+        values.update(spec.presets[preset])
+    for key, value in overrides.items():
+        if key not in spec.defaults:
+            raise CmhbenchError(unknown_name_message(f"{spec.name} hyper-parameter", key, spec.defaults)
+                                + " (in --set)")
+        values[key] = coerce(key, value, spec.defaults[key], spec.name)
+    return values

@@ -1,0 +1,69 @@
+"""Where and how a result was produced: versions, hardware, commit, command line, time."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import cmhbench
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    gpu = None
+    if device.type == "cuda":
+        gpu = torch.cuda.get_device_name(device)
+    return {
+        "cmhbench": cmhbench.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "device": str(device),
+        "gpu": gpu,
+        "cpu": platform.processor() or platform.machine(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the cmhbench checkout this code runs from, when it runs from one."""
+    root = Path(cmhbench.__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def command_line() -> str:
+    return " ".join(sys.argv)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    if device.type == "cuda":
+        result["device_bytes"] = int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+
+        # ru_maxrss is KiB on Linux
+        result["host_rss_bytes"] = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except (ImportError, OSError):
+        pass
+    return result

@@ -1,0 +1,51 @@
+"""Result files: identity (run_id), location, atomic writing, existence checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.fsutil import write_json_atomic
+
+SCHEMA_VERSION = 1
+
+
+def compute_run_id(definition: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that defines a run (not of when/where it ran)."""
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ResultStore:
+    """A results folder: ``<root>/<dataset>/<method>/<bits>bits-seed<seed>-<run_id[:12]>.json``;
+    checkpoints of unfinished runs under ``<root>/.checkpoints/<run_id>/``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def result_path(self, definition: Mapping[str, Any], run_id: str) -> Path:
+        return (self.root / definition["dataset"]["name"] / definition["method"]["name"]
+                / f"{definition['bits']}bits-seed{definition['seed']}-{run_id[:12]}.json")
+
+    def checkpoint_dir(self, run_id: str) -> Path:
+        return self.root / ".checkpoints" / run_id
+
+    def write(self, path: Path, result: Mapping[str, Any]) -> Path:
+        return write_json_atomic(path, result)
+
+    @staticmethod
+    def read(path: str | Path) -> dict[str, Any]:
+        path = Path(path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            raise CmhbenchError(f"result file {path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise CmhbenchError(f"result file {path} is not valid JSON ({exc})") from None
+
+    def all_results(self) -> list[Path]:
+        return sorted(p for p in self.root.rglob("*.json") if ".checkpoints" not in p.parts)

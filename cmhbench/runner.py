@@ -1,0 +1,221 @@
+"""One run: (method, dataset, bits, seed) -> trained method -> codes -> metrics -> result file.
+
+The runner owns everything around a method's training loop: choosing encoders, seeding, the device,
+checkpoints and resume, encoding the query and retrieval splits, scoring, provenance, and writing the
+result atomically. A run whose result file exists is skipped unless ``force``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from cmhbench.data.dataset import Dataset
+from cmhbench.data.sources import SplitData
+from cmhbench.errors import CmhbenchError
+from cmhbench.evaluation import evaluate_directions
+from cmhbench.hparams import resolve_hparams
+from cmhbench.method import HashingMethod, MethodSetup
+from cmhbench.plugins.registry import Registry, get_registry
+from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id
+from cmhbench.results import provenance
+from cmhbench.specs import DatasetSpec, MethodSpec
+from cmhbench.suggest import unknown_name_message
+from cmhbench.train.context import TrainContext, resolve_device, seed_everything
+
+ENCODE_BATCH = 256
+
+
+@dataclass
+class RunRequest:
+    """What `cmhbench run` asks for, one code length and one seed."""
+
+    method: str
+    dataset: str
+    bits: int
+    seed: int = 0
+    epochs: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    image_encoder: str | None = None
+    image_weights: str | None = None
+    results_dir: str | Path = "results"
+    force: bool = False
+    quiet: bool = False
+    directions: Sequence[str] = ("i2t", "t2i")
+
+
+@dataclass
+class RunOutcome:
+    path: Path
+    result: dict[str, Any]
+    skipped: bool
+
+
+def open_dataset(spec: DatasetSpec, options: Mapping[str, Any]) -> Dataset:
+    unknown = set(options) - set(spec.option_defaults)
+    if unknown:
+        raise CmhbenchError(
+            unknown_name_message(f"{spec.name} dataset option", sorted(unknown)[0], spec.option_defaults)
+            + " (in --dataset-opt)")
+    return spec.open(dict(options))
+
+
+def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: DatasetSpec,
+                    dataset: Dataset, registry: Registry) -> dict[str, dict[str, str]]:
+    protocol = dataset_spec.protocol
+    if dataset.image_kind == "features":
+        default_image = "identity"
+    else:
+        default_image = protocol.image_encoder or method.image_encoder
+    image_name = request.image_encoder or default_image
+    image_spec = registry.encoder(image_name)
+    if dataset.image_kind not in image_spec.accepts:
+        hint = "identity" if dataset.image_kind == "features" else method.image_encoder
+        raise CmhbenchError(
+            f"--image-encoder {image_name} takes {'/'.join(image_spec.accepts)} input, but dataset "
+            f"{dataset.name} has image {dataset.image_kind}; use --image-encoder {hint}")
+    weights = "none" if image_name == "identity" else (request.image_weights or protocol.image_weights)
+    text_name = protocol.text_encoder
+    if dataset.text_kind not in registry.encoder(text_name).accepts:
+        raise CmhbenchError(f"text encoder {text_name} cannot read {dataset.text_kind} texts")
+    return {"image": {"name": image_name, "weights": weights},
+            "text": {"name": text_name, "weights": "none"}}
+
+
+def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
+    """Train, encode, evaluate and record one run. See the module docstring."""
+    registry = registry or get_registry()
+    method_spec = registry.method(request.method)
+    dataset_spec = registry.dataset(request.dataset)
+    if request.bits <= 0:
+        raise CmhbenchError(f"--bits {request.bits}: code lengths must be positive")
+    if request.epochs is not None and request.epochs < 1:
+        raise CmhbenchError(f"--epochs {request.epochs}: expected at least 1")
+    protocol = dataset_spec.protocol
+    if request.preset == "published":  # explicitly the method's published defaults
+        preset = None
+    else:
+        preset = request.preset or (protocol.preset if protocol.preset in method_spec.presets else None)
+    hparams = resolve_hparams(method_spec, preset, request.hparams)
+    device = resolve_device(request.device)
+    dataset = open_dataset(dataset_spec, request.dataset_options)
+    encoders = choose_encoders(request, method_spec, dataset_spec, dataset, registry)
+    epoch_override = request.epochs if request.epochs is not None else protocol.epochs
+
+    definition = {
+        "schema_version": SCHEMA_VERSION,
+        "method": {"name": method_spec.name, "hyperparameters": hparams, "preset": preset},
+        "dataset": {"name": dataset.name, "version": dataset.version, "sha256": dataset.source_sha256,
+                    "options": dict(request.dataset_options), "split_sizes": dataset.split_sizes()},
+        "protocol": dataset_spec.protocol.as_dict(),
+        "bits": int(request.bits),
+        "seed": int(request.seed),
+        "epoch_override": epoch_override,
+        "encoders": encoders,
+        "directions": list(request.directions),
+    }
+    run_id = compute_run_id(definition)
+    store = ResultStore(request.results_dir)
+    path = store.result_path(definition, run_id)
+    if path.exists() and not request.force:
+        return RunOutcome(path, store.read(path), skipped=True)
+
+    seed_everything(request.seed)
+    image_encoder = registry.encoder(encoders["image"]["name"]).create(
+        encoders["image"]["weights"], dataset.image_shape[0] if dataset.image_kind == "features" else None)
+    text_encoder = registry.encoder(encoders["text"]["name"]).create("none", dataset.text_dim)
+    train = SplitData(dataset, "train", device)
+    setup = MethodSetup(bits=int(request.bits), hparams=hparams, image_encoder=image_encoder,
+                        text_encoder=text_encoder, num_train=len(train), num_labels=dataset.num_labels,
+                        text_dim=dataset.text_dim, image_kind=dataset.image_kind,
+                        text_kind=dataset.text_kind, device=device)
+    method = method_spec.create(setup)
+
+    checkpoint_dir = store.checkpoint_dir(run_id)
+    if request.force and checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+    ctx = TrainContext(device=device, seed=request.seed, checkpoint_dir=checkpoint_dir,
+                       precision=request.precision, quiet=request.quiet, epoch_override=epoch_override)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
+    ctx.bind(method)
+    with ctx.progress_display():
+        method.fit(train, ctx)
+    _sync(device)
+    train_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    codes = {split: encode_split(method, SplitData(dataset, split, device), ctx) for split in ("query", "retrieval")}
+    _sync(device)
+    encode_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    metrics = evaluate_directions(
+        codes["query"], codes["retrieval"], dataset.labels[dataset.splits["query"]],
+        dataset.labels[dataset.splits["retrieval"]], directions=request.directions, device=device)
+    evaluate_seconds = time.perf_counter() - started
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "method": {
+            "name": method_spec.name,
+            "description": method_spec.description,
+            "citation": str(method_spec.citation),
+            "plugin": registry.origin("method", method_spec.name),
+            "hyperparameters": hparams,
+            "preset": preset,
+        },
+        "dataset": {**dataset.describe(), "options": dict(request.dataset_options)},
+        "protocol": dataset_spec.protocol.as_dict(),
+        "bits": int(request.bits),
+        "seed": int(request.seed),
+        "epoch_override": epoch_override,
+        "encoders": encoders,
+        "metrics": metrics,
+        "training": {"history": ctx.history, "resumed_from": ctx.resumed_from, "precision": ctx.precision},
+        "timings": {"train_seconds": train_seconds, "encode_seconds": encode_seconds,
+                    "evaluate_seconds": evaluate_seconds},
+        "peak_memory": provenance.peak_memory(device),
+        "environment": provenance.environment(device),
+        "git_commit": provenance.git_commit(),
+        "command": provenance.command_line(),
+        "created_utc": provenance.utc_now(),
+    }
+    store.write(path, result)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return RunOutcome(path, result, skipped=False)
+
+
+def encode_split(method: HashingMethod, split: SplitData, ctx: TrainContext) -> dict[str, np.ndarray]:
+    """Codes of one split for both modalities, as int8 numpy arrays in split order."""
+    codes: dict[str, list[torch.Tensor]] = {"image": [], "text": []}
+    with torch.inference_mode(), ctx.autocast():
+        for batch in split.batches(ENCODE_BATCH):
+            codes["image"].append(method.encode_image(batch.images))
+            codes["text"].append(method.encode_text(batch.texts))
+    out = {}
+    for modality, parts in codes.items():
+        array = torch.cat(parts).cpu().numpy()
+        if array.shape != (len(split), method.bits) or not np.isin(array, (-1, 1)).all():
+            raise CmhbenchError(
+                f"method returned {modality} codes of shape {array.shape} with values "
+                f"{np.unique(array)[:4].tolist()}; expected {(len(split), method.bits)} in {{-1, +1}}")
+        out[modality] = array.astype(np.int8)
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

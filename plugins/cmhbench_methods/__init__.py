@@ -1,0 +1,1 @@
+"""Built-in hashing-method plugins for cmhbench (one module per method)."""

@@ -1,0 +1,12 @@
+"""Built-in methods, registered through the same hook as third-party ones."""
+
+from __future__ import annotations
+
+from cmhbench.plugins import hookimpl
+from cmhbench.specs import MethodSpec
+from cmhbench_methods import dcmh
+
+
+@hookimpl
+def cmhbench_register_methods() -> list[MethodSpec]:
+    return [dcmh.SPEC]
