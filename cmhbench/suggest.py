@@ -9,7 +9,7 @@ from typing import Iterable
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """One line: the unknown name, the closest known ones, and the full list when short."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.7)
     message = f"unknown {kind} {name!r}"
     if close:
         message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -54,6 +54,25 @@ def vector_net(input_dim: int, hidden: int, bits: int) -> nn.Sequential:
     return normal_init(nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, bits)))
 
 
+def batch_loss(out: torch.Tensor, idx: torch.Tensor, own: torch.Tensor, other: torch.Tensor,
+               codes: torch.Tensor, s: torch.Tensor, gamma: float, eta: float) -> torch.Tensor:
+    """The DCMH objective's terms that depend on one batch of one modality, divided by batch·N.
+
+    ``out`` (b×K) are the batch's live outputs; ``own`` (K×N) this modality's stored outputs (the
+    batch's columns included), ``other`` (K×N) the other modality's, ``codes`` B (K×N), ``s`` the
+    b×N similarity rows. Its gradient is the release's hand-written one: ½·other·(σ(Θ) − S)ᵀ +
+    2γ(out − B) + 2η·own·1, over batch·N.
+    """
+    n = own.shape[1]
+    theta = 0.5 * out @ other  # (b, N): Θ between this batch and every training item
+    likelihood = (F.softplus(theta) - s * theta).sum()
+    quantisation = ((codes[:, idx].T - out) ** 2).sum()
+    # ‖own·1‖² with this batch's columns live and every other column fixed
+    others_sum = own.sum(1) - own[:, idx].sum(1)
+    balance = ((out.sum(0) + others_sum) ** 2).sum()
+    return (likelihood + gamma * quantisation + eta * balance) / (len(idx) * n)
+
+
 class DCMH(HashingMethod):
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
@@ -113,14 +132,7 @@ class DCMH(HashingMethod):
                 out = net(raw)
             out = out.float()  # (b, K)
             own[:, idx] = out.detach().T
-            theta = 0.5 * out @ other  # (b, N): Θ between this batch and every training item
-            s = similarity(batch.labels, labels)
-            likelihood = (F.softplus(theta) - s * theta).sum()
-            quantisation = ((self.B[:, idx].T - out) ** 2).sum()
-            # ‖own·1‖² with this batch's columns live and every other column fixed
-            others_sum = own.sum(1) - own[:, idx].sum(1)
-            balance = ((out.sum(0) + others_sum) ** 2).sum()
-            loss = (likelihood + gamma * quantisation + eta * balance) / (len(idx) * n)
+            loss = batch_loss(out, idx, own, other, self.B, similarity(batch.labels, labels), gamma, eta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,20 @@
+"""The plugin module named by this distribution's `cmhbench` entry point."""
+
+from cmhbench import hookimpl
+from cmhbench.specs import Citation, MethodSpec
+
+from cmhbench_example.ridge_codes import DEFAULTS, RidgeCodes
+
+
+@hookimpl
+def cmhbench_register_methods():
+    return [
+        MethodSpec(
+            name="ridge-codes",
+            description="ridge regression from each modality to label-projected target codes",
+            citation=Citation("Example plugin: ridge regression to label-projected codes",
+                              "cmhbench examples", 2026),
+            create=RidgeCodes,
+            defaults=DEFAULTS,
+        )
+    ]

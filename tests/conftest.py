@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated cache folder, the real data in ../shared/data, CLI runners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/reference_metrics.py
+
+
+def shared_data(*parts: str) -> Path:
+    """A file of the real test data in ../shared/data; fails (not skips) when it is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"real test data not found at {path} (expected ../shared/data beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Every test session generates and prepares datasets in its own cache folder."""
+    home = tmp_path_factory.mktemp("cmhbench-home")
+    os.environ["CMHBENCH_HOME"] = str(home)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    yield home
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real `cmhbench` console entry point in a subprocess."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-c", "from cmhbench.cli import main; main()", *args],
+                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=900)
+
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -1,0 +1,57 @@
+"""The CLI: every user error is one line naming what was wrong, exit 1, no traceback, no result."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+
+TINY = ["--dataset-opt", "size=100", "--epochs", "1", "--bits", "8", "--quiet", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--method", "dcmhh", "--dataset", "toy"], "unknown method 'dcmhh'; did you mean 'dcmh'?"),
+    (["run", "--method", "dcmh", "--dataset", "toys"], "unknown dataset 'toys'; did you mean 'toy'?"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--image-encoder", "alexnett", *TINY],
+     "unknown encoder 'alexnett'; did you mean 'alexnet'?"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--set", "gamma", *TINY],
+     "--set 'gamma': expected key=value"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--set", "gama=2", *TINY],
+     "unknown dcmh hyper-parameter 'gama'; did you mean 'gamma'?"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--set", "gamma=high", *TINY],
+     "--set gamma=high: dcmh expects float for gamma"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--bits", "16,x"], "--bits '16,x': expected comma-separated integers"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--dataset-opt", "colour=red", *TINY],
+     "unknown toy dataset option 'colour'"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--preset", "fast", *TINY],
+     "unknown dcmh preset 'fast'"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--image-encoder", "identity", *TINY],
+     "--image-encoder identity takes features/bow input, but dataset toy has image pixels"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--image-weights", "/no/such/file.pth", *TINY],
+     "image weights file /no/such/file.pth does not exist"),
+    (["run", "--method", "dcmh", "--dataset", "toy", "--device", "tpu", *TINY[:-2]], "--device 'tpu'"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    result = run_cli(*args, "--results", str(tmp_path / "results"), env={"COLUMNS": "300"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert not list(tmp_path.rglob("*.json")), "no result file may be written"
+
+
+def test_corrupt_cached_dataset_is_reported(tmp_path):
+    env = {"CMHBENCH_HOME": str(tmp_path / "home"), "COLUMNS": "300"}
+    ok = run_cli("run", "--method", "dcmh", "--dataset", "toy", *TINY, "--results", str(tmp_path / "r"), env=env)
+    assert ok.returncode == 0, ok.stderr
+    cached = next((tmp_path / "home" / "toy").glob("*.h5"))
+    cached.write_bytes(cached.read_bytes()[:1000])
+    bad = run_cli("run", "--method", "dcmh", "--dataset", "toy", *TINY, "--force", "--results", str(tmp_path / "r2"), env=env)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert f"{cached} is not a readable HDF5 file" in " ".join(bad.stderr.split())
+    assert not list((tmp_path / "r2").rglob("*.json"))
+
+
+def test_listing_commands():
+    for command, expected in (("methods", "dcmh"), ("datasets", "toy"), ("encoders", "resnet50")):
+        result = run_cli(command, env={"COLUMNS": "250"})
+        assert result.returncode == 0 and expected in result.stdout

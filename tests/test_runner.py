@@ -1,0 +1,90 @@
+"""End to end through the runner: DCMH learns on toy, interrupted runs resume exactly, provenance."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cmhbench.evaluation import evaluate
+from cmhbench.runner import RunRequest, run
+from cmhbench.train.context import TrainContext
+from cmhbench_datasets.toy import open_toy
+
+
+def random_code_map(options: dict, bits: int, draws: int = 5) -> float:
+    dataset = open_toy(options)
+    q, r = dataset.labels[dataset.splits["query"]], dataset.labels[dataset.splits["retrieval"]]
+    rng = np.random.default_rng(123)
+    return float(np.mean([
+        evaluate(rng.choice([-1, 1], (len(q), bits)), rng.choice([-1, 1], (len(r), bits)), q, r, device="cpu")["map"]
+        for _ in range(draws)]))
+
+
+def test_dcmh_on_toy_beats_random_codes(tmp_path):
+    """The default `cmhbench run --method dcmh --dataset toy` setting learns (about 80 s on 2 cores)."""
+    options = {}
+    outcome = run(RunRequest(method="dcmh", dataset="toy", bits=32, seed=0, device="cpu",
+                             dataset_options=options, results_dir=tmp_path, quiet=True))
+    baseline = random_code_map(options, 32)
+    metrics = outcome.result["metrics"]
+    assert outcome.result["method"]["preset"] == "quick" and outcome.result["epoch_override"] == 10
+    # measured: i2t 0.42, t2i 0.35 against 0.29 for random codes
+    assert metrics["i2t"]["map"] > baseline + 0.08, (metrics["i2t"]["map"], baseline)
+    assert metrics["t2i"]["map"] > baseline + 0.04, (metrics["t2i"]["map"], baseline)
+
+
+SMALL = dict(method="dcmh", dataset="toy", bits=16, seed=1, epochs=3, device="cpu",
+             dataset_options={"size": 200}, quiet=True)
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    reference = run(RunRequest(**SMALL, results_dir=tmp_path / "a"))
+
+    saves = {"count": 0}
+    original = TrainContext.save_checkpoint
+
+    def crash_after_second_checkpoint(self):
+        original(self)
+        saves["count"] += 1
+        if saves["count"] == 2:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(TrainContext, "save_checkpoint", crash_after_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run(RunRequest(**SMALL, results_dir=tmp_path / "b"))
+    assert not list((tmp_path / "b").rglob("*bits-seed*.json")), "no result file may exist after a crash"
+    assert list((tmp_path / "b" / ".checkpoints").rglob("checkpoint.pt"))
+
+    monkeypatch.setattr(TrainContext, "save_checkpoint", original)
+    resumed = run(RunRequest(**SMALL, results_dir=tmp_path / "b"))
+    assert resumed.result["training"]["resumed_from"] == {"train": 2}
+    assert resumed.result["run_id"] == reference.result["run_id"]
+    assert resumed.result["metrics"] == reference.result["metrics"]
+    assert resumed.result["training"]["history"] == reference.result["training"]["history"]
+    assert not (tmp_path / "b" / ".checkpoints" / resumed.result["run_id"]).exists()
+
+
+def test_existing_result_is_skipped_unless_forced(tmp_path):
+    request = RunRequest(**{**SMALL, "epochs": 1}, results_dir=tmp_path)
+    first = run(request)
+    again = run(request)
+    assert again.skipped and again.path == first.path
+    request.force = True
+    assert not run(request).skipped
+
+
+def test_result_file_carries_provenance(tmp_path):
+    outcome = run(RunRequest(**{**SMALL, "epochs": 1}, results_dir=tmp_path))
+    result = json.loads(outcome.path.read_text())
+    assert result["schema_version"] == 1 and len(result["run_id"]) == 64
+    assert result["dataset"]["split_sizes"] == {"query": 20, "retrieval": 180, "train": 100}
+    assert result["encoders"]["image"] == {"name": "alexnet", "weights": "none"}
+    assert set(result["metrics"]) == {"i2t", "t2i"}
+    for key in ("train_seconds", "encode_seconds", "evaluate_seconds"):
+        assert result["timings"][key] >= 0
+    env = result["environment"]
+    assert env["torch"] and env["python"] and env["host"] and env["device"] == "cpu"
+    assert result["created_utc"].endswith("Z") and "command" in result
+    assert result["method"]["hyperparameters"]["gamma"] == 1.0
