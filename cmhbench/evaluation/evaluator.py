@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
-from cmhbench.evaluation.hamming import PairScorer, stable_order
+from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
 from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side
 from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
 
@@ -60,8 +60,12 @@ def evaluate(
     code_format: str = "pm1",
     device: str | torch.device | None = None,
     chunk_size: int | None = None,
+    ranking: bool = True,
 ) -> dict[str, Any]:
     """Score one direction. Pure function of its inputs; returns a plain dict (see module doc).
+
+    ``ranking=False`` skips the index-tie-broken ranking (no sort): the result then holds only the
+    metrics computed from per-distance counts (tie-aware mAP, PR by radius, hash lookup).
 
     ``map_at`` defaults to 50, 100, 500, 1000, 5000 where the retrieval set allows;
     ``precision_at`` to a log-spaced grid up to the retrieval size. ``device`` defaults to CUDA when
@@ -90,15 +94,14 @@ def evaluate(
         "cuda" if torch.cuda.is_available() else "cpu")
     scorer = PairScorer(query_codes, retrieval_codes, query_labels, retrieval_labels, device)
     harmonic = harmonic_numbers(num_retrieval, device)
-    workers = 1 if device.type == "cuda" else (os.cpu_count() or 1)
+    workers = (os.cpu_count() or 1) if numpy_kernels(device) else 1
     size = chunk_size or _chunk_size(num_queries, num_retrieval, device, workers)
     starts = list(range(0, num_queries, size))
 
     def run(start: int) -> ChunkMetrics:
         stop = min(start + size, num_queries)
         distances, relevant = scorer.chunk(start, stop)
-        return chunk_metrics(distances, relevant, stable_order(distances), bits, map_at,
-                             precision_at, harmonic)
+        return chunk_metrics(distances, relevant, bits, map_at, precision_at, harmonic, ranking)
 
     with torch.inference_mode():
         if workers > 1 and len(starts) > 1:
@@ -106,7 +109,11 @@ def evaluate(
                 chunks = list(pool.map(run, starts))
         else:
             chunks = [run(s) for s in starts]
-        return _summarise(chunks, bits, map_at, precision_at, num_retrieval)
+        summary = _summarise(chunks, bits, map_at, precision_at, num_retrieval)
+    if not ranking:
+        for key in ("map", "map_at", "precision_at"):
+            summary.pop(key)
+    return summary
 
 
 def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precision_at: list[int],

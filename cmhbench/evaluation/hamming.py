@@ -15,6 +15,13 @@ import torch
 from cmhbench.evaluation.packing import pack_bits, pack_codes
 
 _FP16_EXACT_MAX = 2048
+#: Kernels used on the CPU: "numpy" (bit-packed, radix sort) or "torch" (the CUDA path's tensor ops,
+#: run on the CPU; tests use it to check that path where no GPU is present).
+CPU_KERNELS = "numpy"
+
+
+def numpy_kernels(device: torch.device) -> bool:
+    return device.type == "cpu" and CPU_KERNELS == "numpy"
 
 
 class PairScorer:
@@ -27,7 +34,8 @@ class PairScorer:
         self.num_retrieval = int(retrieval_codes.shape[0])
         # uint8 distances let numpy use its O(n) radix sort; wider codes need uint16.
         self.distance_dtype = np.uint8 if self.bits <= 255 else np.uint16
-        if device.type == "cuda":
+        self.packed = numpy_kernels(device)
+        if not self.packed:
             dtype = torch.float16 if self.bits <= _FP16_EXACT_MAX else torch.float32
             self._q = torch.from_numpy(query_codes).to(device, dtype)
             self._r = torch.from_numpy(retrieval_codes).to(device, dtype)
@@ -41,7 +49,7 @@ class PairScorer:
 
     def chunk(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(distances, relevance) for queries start..stop-1: integer and bool, chunk×N."""
-        if self.device.type == "cuda":
+        if not self.packed:
             inner = self._q[start:stop] @ self._r.T
             distances = ((self.bits - inner) * 0.5).to(torch.int16)
             relevant = (self._ql[start:stop] @ self._rl.T) > 0
@@ -59,7 +67,7 @@ class PairScorer:
 
 def stable_order(distances: torch.Tensor) -> torch.Tensor:
     """Per-row ranking: ascending distance, ties by ascending retrieval index (a stable sort)."""
-    if distances.device.type == "cpu":
+    if numpy_kernels(distances.device):
         # numpy's stable sort is a radix sort for 8/16-bit integers: linear in the row length.
         return torch.from_numpy(np.argsort(distances.numpy(), axis=1, kind="stable"))
     return torch.sort(distances, dim=1, stable=True).indices

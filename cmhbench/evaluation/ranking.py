@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from cmhbench.evaluation.hamming import numpy_kernels, stable_order
 
 
 @dataclass
@@ -26,13 +29,21 @@ class ChunkMetrics:
 
 def distance_histograms(distances: torch.Tensor, relevant: torch.Tensor, bits: int
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """n[q, d] and r[q, d] in one bincount over (relevance, query, distance) keys."""
+    """n[q, d] and r[q, d]: one count over the combined key d + (K+1)·relevant per query."""
     queries = distances.shape[0]
     width = bits + 1
-    row_offset = torch.arange(queries, device=distances.device).unsqueeze(1) * width
-    keys = distances.to(torch.int64) + row_offset + relevant.to(torch.int64) * (queries * width)
-    counts = torch.bincount(keys.reshape(-1), minlength=2 * queries * width).view(2, queries, width)
-    return counts[0] + counts[1], counts[1]
+    if numpy_kernels(distances.device):
+        # The key fits in 8 bits up to K = 126 (16 beyond), so no wide temporaries are made, and a
+        # per-row bincount needs no row offsets.
+        key_dtype = np.uint8 if 2 * width <= 256 else np.uint16
+        keys = distances.numpy().astype(key_dtype) + relevant.numpy().astype(key_dtype) * key_dtype(width)
+        counts = np.stack([np.bincount(row, minlength=2 * width) for row in keys])
+        counts = torch.from_numpy(counts.reshape(queries, 2, width))
+        return counts[:, 0] + counts[:, 1], counts[:, 1]
+    row_offset = torch.arange(queries, device=distances.device).unsqueeze(1) * (2 * width)
+    keys = distances.to(torch.int64) + relevant.to(torch.int64) * width + row_offset
+    counts = torch.bincount(keys.reshape(-1), minlength=2 * queries * width).view(queries, 2, width)
+    return counts[:, 0] + counts[:, 1], counts[:, 1]
 
 
 def tie_aware_ap(count: torch.Tensor, rel: torch.Tensor, harmonic: torch.Tensor) -> torch.Tensor:
@@ -57,27 +68,30 @@ def tie_aware_ap(count: torch.Tensor, rel: torch.Tensor, harmonic: torch.Tensor)
     return (share * group).sum(1) / total_rel.clamp(min=1)
 
 
-def chunk_metrics(distances: torch.Tensor, relevant: torch.Tensor, order: torch.Tensor, bits: int,
-                  map_at: list[int], precision_at: list[int], harmonic: torch.Tensor) -> ChunkMetrics:
-    num_retrieval = distances.shape[1]
+def chunk_metrics(distances: torch.Tensor, relevant: torch.Tensor, bits: int, map_at: list[int],
+                  precision_at: list[int], harmonic: torch.Tensor, ranked: bool) -> ChunkMetrics:
+    """Metrics of one chunk. ``ranked=False`` skips the sort: mAP, mAP@K and P@K come back empty,
+    everything built on per-distance counts is still exact."""
+    queries, num_retrieval = distances.shape
     count, rel_count = distance_histograms(distances, relevant, bits)
     total_rel = rel_count.sum(1)
-
-    ranked_rel = torch.gather(relevant, 1, order)
-    hits = torch.cumsum(ranked_rel, 1, dtype=torch.int32)
-    positions = torch.arange(1, num_retrieval + 1, device=distances.device, dtype=torch.float64)
-    precision_at_hits = torch.where(ranked_rel, hits / positions, 0.0)
-    ap = precision_at_hits.sum(1) / total_rel.clamp(min=1)
-
-    top = max(map_at + precision_at) if (map_at or precision_at) else 0
-    ap_at = torch.zeros(distances.shape[0], len(map_at), dtype=torch.float64, device=distances.device)
-    if map_at:
-        prefix = torch.cumsum(precision_at_hits[:, :top], 1)
-        for column, k in enumerate(map_at):
-            hits_in_top = hits[:, k - 1].to(torch.float64)
-            ap_at[:, column] = torch.where(hits_in_top > 0, prefix[:, k - 1] / hits_in_top.clamp(min=1), 0.0)
-    prec_at = torch.stack([hits[:, k - 1].to(torch.float64) / k for k in precision_at], 1) \
-        if precision_at else ap_at[:, :0]
+    float64 = dict(dtype=torch.float64, device=distances.device)
+    ap = torch.zeros(queries, **float64)
+    ap_at = torch.zeros(queries, len(map_at), **float64)
+    prec_at = torch.zeros(queries, len(precision_at), **float64)
+    if ranked:
+        ranked_rel = torch.gather(relevant, 1, stable_order(distances))
+        hits = torch.cumsum(ranked_rel, 1, dtype=torch.int32)
+        positions = torch.arange(1, num_retrieval + 1, **float64)
+        precision_at_hits = torch.where(ranked_rel, hits / positions, 0.0)
+        ap = precision_at_hits.sum(1) / total_rel.clamp(min=1)
+        if map_at:
+            prefix = torch.cumsum(precision_at_hits[:, :max(map_at)], 1)
+            for column, k in enumerate(map_at):
+                hits_in_top = hits[:, k - 1].to(torch.float64)
+                ap_at[:, column] = torch.where(hits_in_top > 0, prefix[:, k - 1] / hits_in_top.clamp(min=1), 0.0)
+        for column, k in enumerate(precision_at):
+            prec_at[:, column] = hits[:, k - 1].to(torch.float64) / k
     return ChunkMetrics(
         relevant=total_rel,
         ap=ap,

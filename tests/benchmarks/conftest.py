@@ -1,0 +1,24 @@
+"""Collects benchmark timings and prints them as ratios against the reference of the same run."""
+
+from __future__ import annotations
+
+TIMINGS: dict[str, float] = {}
+REFERENCES: dict[str, str] = {}  # benchmark name -> the reference it is compared with
+
+
+def record(benchmark, name: str, reference: str | None = None) -> None:
+    TIMINGS[name] = benchmark.stats.stats.min
+    if reference:
+        REFERENCES[name] = reference
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMINGS:
+        return
+    terminalreporter.section("cmhbench speed ratios (min time, same run)")
+    for name, seconds in TIMINGS.items():
+        line = f"{name:55s} {seconds:9.4f} s"
+        ref = REFERENCES.get(name)
+        if ref in TIMINGS:
+            line += f"   {TIMINGS[ref] / seconds:7.1f}x faster than {ref}"
+        terminalreporter.write_line(line)
