@@ -161,6 +161,91 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
         write_json_atomic(output, metrics)
 
 
+@cli.group()
+def data() -> None:
+    """Prepare the standard datasets from your files, and check them."""
+
+
+def _dataset_with_profile(name: str):
+    from cmhbench.plugins.registry import get_registry
+
+    spec = get_registry().dataset(name)
+    if spec.profile is None:
+        raise CmhbenchError(f"dataset {name} is generated, not prepared from files; just use --dataset {name}")
+    return spec
+
+
+@data.command("list")
+def data_list() -> None:
+    """Every dataset and whether it is prepared."""
+    from cmhbench.data.prepare import prepared_path
+    from cmhbench.plugins.registry import get_registry
+
+    registry = get_registry()
+    table = Table("name", "title", "prepared")
+    for name in registry.names("dataset"):
+        spec = registry.dataset(name)
+        if spec.profile is None:
+            table.add_row(name, spec.description, "generated on use")
+            continue
+        path = prepared_path(name)
+        table.add_row(name, spec.profile.title, str(path) if path.exists() else "no")
+    console.print(table)
+
+
+@data.command("info")
+@click.argument("name")
+def data_info(name: str) -> None:
+    """Where to get NAME, which files it accepts, its protocol and its prepared state."""
+    from cmhbench.data.prepare import prepared_path
+
+    spec = _dataset_with_profile(name)
+    profile = spec.profile
+    console.print(f"[bold]{profile.title}[/bold]  ({spec.citation})")
+    console.print(f"get it: {profile.where_to_get}")
+    console.print(f"accepts: {profile.accepts}")
+    console.print(f"protocol {spec.protocol.name} v{spec.protocol.version}: {profile.query} queries, "
+                  f"{profile.train} training items, bits {','.join(map(str, spec.protocol.bits))}")
+    path = prepared_path(name)
+    console.print(f"prepared: {path}" if path.exists() else
+                  f"not prepared: cmhbench data prepare {name} --source PATH [--source PATH ...]")
+
+
+@data.command("prepare")
+@click.argument("name")
+@click.option("--source", "sources", multiple=True, required=True, type=click.Path(),
+              help="A source file or folder (repeatable).")
+@click.option("--orientation", default="auto", show_default=True,
+              help="auto, items-first or items-last: which array axis indexes items, when ambiguous.")
+def data_prepare(name: str, sources: tuple[str, ...], orientation: str) -> None:
+    """Convert your files of dataset NAME into the canonical HDF5 file in the cache."""
+    from cmhbench.data.prepare import prepare
+
+    spec = _dataset_with_profile(name)
+    report = prepare(spec.profile, sources, orientation=orientation)
+    console.print(f"prepared {name}: {report.items} items ({report.layout} layout), "
+                  f"{report.dropped_unlabeled} items without labels dropped")
+    console.print(f"splits {report.split_sizes} ({report.split_source})")
+    for note in report.notes:
+        console.print(f"note: {note}")
+    console.print(f"-> {report.path}")
+
+
+@data.command("verify")
+@click.argument("name")
+@click.option("--source", "sources", multiple=True, type=click.Path(), help="Source files to check (default: the recorded paths).")
+def data_verify(name: str, sources: tuple[str, ...]) -> None:
+    """Validate the prepared file and check its source files' sha256."""
+    from cmhbench.data.prepare import verify
+
+    _dataset_with_profile(name)
+    report = verify(name, sources)
+    for line in report.lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise CmhbenchError(f"verification of {name} failed: a source file changed since it was prepared")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

@@ -111,6 +111,9 @@ class DatasetSpec:
     protocol: Protocol
     open: Callable[[Mapping[str, Any]], "Dataset"]
     option_defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: How `cmhbench data prepare` builds it from the user's files (a DatasetProfile); None for
+    #: generated datasets such as toy.
+    profile: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "option_defaults", _frozen(self.option_defaults))

@@ -45,17 +45,23 @@ def write_canonical(
     text_kind: str,
     protocol: str = "",
     compression: str | None = None,
+    extra_attrs: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a canonical dataset file atomically and return its path."""
+    """Write a canonical dataset file atomically and return its path.
+
+    ``images`` is an array or a block source (``shape``, ``dtype`` and ``read(start, stop)``), so
+    that image sets larger than memory are written block by block.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             if image_kind == "pixels":
                 chunks = (1, *images.shape[1:])
-                f.create_dataset("images", data=images, dtype="uint8", chunks=chunks,
-                                 compression=compression)
+                node = f.create_dataset("images", shape=images.shape, dtype="uint8", chunks=chunks,
+                                        compression=compression)
             else:
-                f.create_dataset("images", data=np.asarray(images, dtype=np.float32))
+                node = f.create_dataset("images", shape=images.shape, dtype="float32")
+            _copy_in_blocks(images, node)
             f.create_dataset("texts", data=np.asarray(texts, dtype=np.float32))
             f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
             group = f.create_group("splits")
@@ -69,9 +75,21 @@ def write_canonical(
             f.attrs["image_kind"] = image_kind
             f.attrs["text_kind"] = text_kind
             f.attrs["protocol"] = protocol
+            for key, value in (extra_attrs or {}).items():
+                f.attrs[key] = value
         # Validate what was written before it becomes visible under the final name.
         _validate_and_build(tmp, display_path=path, keep_open=False)
     return path
+
+
+def _copy_in_blocks(images: Any, node: h5py.Dataset, block_bytes: int = 256 * 1024**2) -> None:
+    """Copy an array, or a block source (``shape`` and ``read(start, stop)``), in bounded memory."""
+    item_bytes = int(np.prod(images.shape[1:])) * node.dtype.itemsize
+    step = max(1, block_bytes // max(item_bytes, 1))
+    read = images.read if hasattr(images, "read") else (lambda a, b: images[a:b])
+    for start in range(0, images.shape[0], step):
+        stop = min(start + step, images.shape[0])
+        node[start:stop] = np.asarray(read(start, stop), dtype=node.dtype)
 
 
 def load_canonical(path: str | Path) -> Dataset:

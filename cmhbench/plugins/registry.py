@@ -70,7 +70,11 @@ class Registry:
         try:
             return self.specs[kind][name]
         except KeyError:
-            raise CmhbenchError(unknown_name_message(kind, name, self.specs[kind])) from None
+            message = unknown_name_message(kind, name, self.specs[kind])
+            if self.broken:
+                names = ", ".join(p.name for p in self.broken)
+                message += f"; plugin(s) that failed to load: {names} (see `cmhbench plugins`)"
+            raise CmhbenchError(message) from None
 
     def method(self, name: str) -> MethodSpec:
         return self.get("method", name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cmhbench.plugins import hookimpl
 from cmhbench.specs import DatasetSpec, Protocol
-from cmhbench_datasets import toy
+from cmhbench_datasets import standard, toy
 
 
 @hookimpl
@@ -22,4 +22,5 @@ def cmhbench_register_datasets() -> list[DatasetSpec]:
             open=toy.open_toy,
             option_defaults=toy.OPTION_DEFAULTS,
         ),
+        *standard.SPECS,
     ]
