@@ -20,6 +20,7 @@ from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation import evaluate_directions
+from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
@@ -71,13 +72,17 @@ def open_dataset(spec: DatasetSpec, options: Mapping[str, Any]) -> Dataset:
 
 
 def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: DatasetSpec,
-                    dataset: Dataset, registry: Registry) -> dict[str, dict[str, str]]:
+                    dataset: Dataset, registry: Registry) -> dict[str, dict[str, Any]]:
     protocol = dataset_spec.protocol
     if dataset.image_kind == "features":
         default_image = "identity"
     else:
         default_image = protocol.image_encoder or method.image_encoder
     image_name = request.image_encoder or default_image
+    if not image_name:
+        raise CmhbenchError(
+            f"{method.name} learns on feature vectors, and dataset {dataset.name} has image pixels: add "
+            "--image-encoder alexnet (or vgg19, resnet50); its features are extracted once and cached")
     image_spec = registry.encoder(image_name)
     if dataset.image_kind not in image_spec.accepts:
         hint = "identity" if dataset.image_kind == "features" else method.image_encoder
@@ -88,7 +93,8 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
     text_name = protocol.text_encoder
     if dataset.text_kind not in registry.encoder(text_name).accepts:
         raise CmhbenchError(f"text encoder {text_name} cannot read {dataset.text_kind} texts")
-    return {"image": {"name": image_name, "weights": weights},
+    frozen = method.input == "features" and image_name != "identity"
+    return {"image": {"name": image_name, "weights": weights, **({"frozen": True} if frozen else {})},
             "text": {"name": text_name, "weights": "none"}}
 
 
@@ -133,6 +139,13 @@ def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
     seed_everything(request.seed)
     image_encoder = registry.encoder(encoders["image"]["name"]).create(
         encoders["image"]["weights"], dataset.image_shape[0] if dataset.image_kind == "features" else None)
+    if encoders["image"].get("frozen"):
+        # shallow methods: the encoder runs once, its features are cached and learnt on
+        cache = cached_features(dataset, encoders["image"]["name"], encoders["image"]["weights"],
+                                image_encoder, device, quiet=request.quiet)
+        dataset = with_features(dataset, cache)
+        image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
+        seed_everything(request.seed)
     text_encoder = registry.encoder(encoders["text"]["name"]).create("none", dataset.text_dim)
     train = SplitData(dataset, "train", device)
     setup = MethodSetup(bits=int(request.bits), hparams=hparams, image_encoder=image_encoder,

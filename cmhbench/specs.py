@@ -88,6 +88,9 @@ class MethodSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     image_encoder: str = "alexnet"
     text_encoder: str = "identity"
+    #: "raw": the method gets pixels and trains its encoder; "features": it learns on fixed feature
+    #: vectors, which the runner extracts once with a frozen encoder and caches (shallow methods).
+    input: str = "raw"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", _frozen(self.defaults))

@@ -1,0 +1,77 @@
+"""Frozen-encoder features, extracted once per (dataset, encoder, weights) and cached.
+
+Shallow methods learn on fixed feature vectors. For a dataset of pixels, the image encoder runs once
+over every item in inference mode, batched on the device, and its features are written in blocks to
+``$CMHBENCH_HOME/features/DATASET-KEY.h5`` atomically (a half-written file is never visible under
+the final name). KEY hashes the dataset's name, version and source digests and the encoder's name
+and weights (the file's sha256 for local weights), so any change of these makes a new file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from cmhbench.data.dataset import Dataset
+from cmhbench.data.readers import sha256_file
+from cmhbench.encoders.base import Encoder
+from cmhbench.fsutil import atomic_path, cache_home
+
+FORMAT_VERSION = 1
+_BATCH = 256
+_IN_MEMORY_BYTES = 2 * 1024**3
+
+
+def feature_key(dataset: Dataset, encoder: str, weights: str) -> str:
+    weights_id = weights
+    if weights not in ("none", "imagenet", "") and Path(weights).expanduser().is_file():
+        weights_id = "sha256:" + sha256_file(Path(weights).expanduser())
+    identity = {"format": FORMAT_VERSION, "dataset": dataset.name, "version": dataset.version,
+                "sources": dataset.source_sha256, "encoder": encoder, "weights": weights_id}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: Encoder,
+                    device: torch.device, quiet: bool = False) -> Path:
+    """Path of the cached features, extracting them first when they are not there."""
+    path = cache_home() / "features" / f"{dataset.name}-{encoder_name}-{feature_key(dataset, encoder_name, weights)}.h5"
+    if path.exists():
+        return path
+    encoder = encoder.to(device).eval()
+    n = dataset.num_items
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f, torch.inference_mode():
+        node = None
+        with Progress(transient=True, disable=quiet) as progress:
+            task = progress.add_task(f"{encoder_name} features of {dataset.name}", total=n)
+            for start in range(0, n, _BATCH):
+                block = torch.from_numpy(np.ascontiguousarray(dataset.images[start:start + _BATCH])).to(device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    features = encoder(block).float().cpu().numpy()
+                if node is None:
+                    node = f.create_dataset("features", shape=(n, features.shape[1]), dtype="float32",
+                                            chunks=(min(n, _BATCH), features.shape[1]))
+                node[start:start + len(features)] = features
+                progress.advance(task, len(features))
+        f.attrs["encoder"] = encoder_name
+        f.attrs["weights"] = weights
+        f.attrs["dataset"] = dataset.name
+        f.attrs["dataset_version"] = dataset.version
+    return path
+
+
+def with_features(dataset: Dataset, path: Path) -> Dataset:
+    """A view of ``dataset`` whose image side is the cached features."""
+    handle = h5py.File(path, "r")
+    node = handle["features"]
+    features = node[()] if node.size * 4 <= _IN_MEMORY_BYTES else node
+    view = dataclasses.replace(dataset, images=features, image_kind="features",
+                               version=f"{dataset.version}+features:{path.stem}")
+    view.__dict__.pop("_device_stores", None)
+    return view

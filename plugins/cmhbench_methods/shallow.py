@@ -1,0 +1,55 @@
+"""Common ground of the shallow methods: fixed feature inputs, centring, linear codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.method import HashingMethod, MethodSetup, to_codes
+from cmhbench_methods.common import is_feature_encoder
+
+
+class LinearHashing(HashingMethod):
+    """A method whose codes are sign((x - mean) W) per modality, learnt in closed form on features.
+
+    Subclasses implement ``solve(x, y, labels, ctx) -> (W_image, W_text)`` on centred float64
+    training features. Inputs must be feature vectors: the runner supplies cached frozen-encoder
+    features for pixel datasets (see `cmhbench.features`).
+    """
+
+    def __init__(self, setup: MethodSetup):
+        super().__init__(setup)
+        if not is_feature_encoder(setup.image_encoder):
+            raise CmhbenchError("shallow methods learn on feature vectors; the runner should have supplied "
+                                "cached encoder features")
+        self.projections: dict[str, torch.Tensor] = {}
+        self.means: dict[str, torch.Tensor] = {}
+
+    def fit(self, train, ctx) -> None:
+        for _ in ctx.epochs(1, stage="solve"):
+            x = torch.cat([b.images for b in train.batches(8192, modalities=("image",))]).double()
+            y = torch.cat([b.texts for b in train.batches(8192, modalities=("text",))]).double()
+            self.means = {"image": x.mean(0), "text": y.mean(0)}
+            w_image, w_text = self.solve(x - self.means["image"], y - self.means["text"], train.labels.double(), ctx)
+            self.projections = {"image": w_image, "text": w_text}
+
+    def solve(self, x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, ctx) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _encode(self, raw: torch.Tensor, modality: str) -> torch.Tensor:
+        return to_codes((raw.double() - self.means[modality]) @ self.projections[modality])
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self._encode(images, "image")
+
+    def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
+        return self._encode(texts, "text")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"projections": self.projections, "means": self.means}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.projections = {k: v.to(self.device) for k, v in state["projections"].items()}
+        self.means = {k: v.to(self.device) for k, v in state["means"].items()}

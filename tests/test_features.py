@@ -1,0 +1,69 @@
+"""The frozen-feature cache: extracted once, reused, keyed by what defines it, never half-written."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.features import cached_features, feature_key
+from cmhbench.runner import RunRequest, run
+from cmhbench_datasets.toy import open_toy
+from conftest import run_cli
+
+
+def test_shallow_method_on_pixels_needs_an_encoder(tmp_path):
+    result = run_cli("run", "--method", "cvh", "--dataset", "toy", "--dataset-opt", "size=100", "--bits", "8",
+                     "--results", str(tmp_path), env={"COLUMNS": "300"})
+    assert result.returncode == 1
+    assert "cvh learns on feature vectors" in result.stderr and "add --image-encoder alexnet" in result.stderr
+
+
+def test_features_are_extracted_once_and_reused(tmp_path):
+    request = dict(method="cmfh", dataset="toy", bits=8, seed=0, device="cpu", quiet=True,
+                   dataset_options={"size": 100}, image_encoder="alexnet")
+    first = run(RunRequest(**request, results_dir=tmp_path / "a"))
+    assert first.result["encoders"]["image"] == {"name": "alexnet", "weights": "none", "frozen": True}
+    from cmhbench.fsutil import cache_home
+
+    cached = list((cache_home() / "features").glob("toy-alexnet-*.h5"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    second = run(RunRequest(**request, results_dir=tmp_path / "b"))
+    assert cached[0].stat().st_mtime_ns == stamp  # reused, not rewritten
+    assert second.result["metrics"] == first.result["metrics"]
+
+
+def test_key_changes_with_encoder_weights_and_dataset(tmp_path):
+    dataset = open_toy({"size": 100})
+    base = feature_key(dataset, "alexnet", "none")
+    assert feature_key(dataset, "vgg19", "none") != base
+    assert feature_key(dataset, "alexnet", "imagenet") != base
+    assert feature_key(dataclasses.replace(dataset, version="other"), "alexnet", "none") != base
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"one")
+    first = feature_key(dataset, "alexnet", str(weights))
+    weights.write_bytes(b"two")
+    assert feature_key(dataset, "alexnet", str(weights)) != first
+
+
+class Exploding(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError("killed mid-extraction")
+        return torch.zeros(len(x), 4)
+
+
+def test_interrupted_extraction_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMHBENCH_HOME", str(tmp_path))
+    dataset = open_toy({"size": 600})
+    with pytest.raises(RuntimeError):
+        cached_features(dataset, "exploding", "none", Exploding(), torch.device("cpu"), quiet=True)
+    assert not list((tmp_path / "features").glob("*.h5"))
