@@ -33,6 +33,9 @@ class MethodSetup:
     image_kind: str
     text_kind: str
     device: torch.device
+    #: identifies the dataset version and split (for methods that cache artifacts across runs)
+    dataset_id: str = ""
+    seed: int = 0
 
 
 class HashingMethod(ABC):

@@ -151,7 +151,8 @@ def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
     setup = MethodSetup(bits=int(request.bits), hparams=hparams, image_encoder=image_encoder,
                         text_encoder=text_encoder, num_train=len(train), num_labels=dataset.num_labels,
                         text_dim=dataset.text_dim, image_kind=dataset.image_kind,
-                        text_kind=dataset.text_kind, device=device)
+                        text_kind=dataset.text_kind, device=device, seed=int(request.seed),
+                        dataset_id=compute_run_id({"dataset": definition["dataset"], "encoders": encoders}))
     method = method_spec.create(setup)
 
     checkpoint_dir = store.checkpoint_dir(run_id)

@@ -34,7 +34,8 @@ from torch import nn
 
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
 from cmhbench.specs import Citation, MethodSpec
-from cmhbench_methods.common import is_feature_encoder, log_uniform_schedule, normal_init, set_lr, similarity
+from cmhbench_methods.common import (InputNormaliser, is_feature_encoder, log_uniform_schedule, normal_init,
+                                     set_lr, similarity)
 
 DEFAULTS = {
     "epochs": 500,
@@ -88,10 +89,8 @@ class DCMH(HashingMethod):
             head = normal_init(nn.Linear(setup.image_encoder.out_dim, bits))
         self.image_net = nn.Sequential(setup.image_encoder, head).to(device)
         self.text_net = nn.Sequential(setup.text_encoder, vector_net(setup.text_encoder.out_dim, int(hp["hidden"]), bits)).to(device)
-        self.feature_image = is_feature_encoder(setup.image_encoder)
-        self.feature_text = setup.text_kind == "features"
-        self.input_shift = {"image": torch.zeros(1, device=device), "text": torch.zeros(1, device=device)}
-        self.input_scale = {"image": torch.ones(1, device=device), "text": torch.ones(1, device=device)}
+        self.normalise = InputNormaliser(device, is_feature_encoder(setup.image_encoder),
+                                         setup.text_kind == "features")
         n = setup.num_train
         self.F = torch.zeros(bits, n, device=device)
         self.G = torch.zeros(bits, n, device=device)
@@ -105,7 +104,7 @@ class DCMH(HashingMethod):
         hp = self.hparams
         epochs = ctx.num_epochs(int(hp["epochs"]))
         lrs = log_uniform_schedule(float(hp["lr_start"]), float(hp["lr_end"]), epochs)
-        self._fit_input_normalisation(train)
+        self.normalise.fit(train)
         labels = train.labels
         for epoch in ctx.epochs(epochs, stage="train"):
             self.B = torch.sign(float(hp["gamma"]) * (self.F + self.G))
@@ -114,27 +113,6 @@ class DCMH(HashingMethod):
             text_loss = self._epoch(train, ctx, "text", labels)
             image_loss = self._epoch(train, ctx, "image", labels)
             ctx.log("train", epoch, text_loss=text_loss, image_loss=image_loss, objective=self.objective(labels))
-
-    def _fit_input_normalisation(self, train) -> None:
-        """Train-split statistics: zero mean for texts; unit variance too for feature inputs."""
-        for modality, scale in (("text", self.feature_text), ("image", self.feature_image)):
-            if modality == "image" and not self.feature_image:
-                continue
-            total = square = None
-            for batch in train.batches(4096, modalities=(modality,)):
-                x = (batch.texts if modality == "text" else batch.images).double()
-                total = x.sum(0) if total is None else total + x.sum(0)
-                square = (x * x).sum(0) if square is None else square + (x * x).sum(0)
-            mean = total / len(train)
-            self.input_shift[modality] = mean.float()
-            if scale:
-                std = (square / len(train) - mean * mean).clamp(min=0).sqrt()
-                self.input_scale[modality] = torch.where(std > 1e-8, std, torch.ones_like(std)).float()
-
-    def _normalise(self, x: torch.Tensor, modality: str) -> torch.Tensor:
-        if modality == "image" and not self.feature_image:
-            return x  # pixels: the backbone normalises them
-        return (x.float() - self.input_shift[modality]) / self.input_scale[modality]
 
     def _epoch(self, train, ctx, modality: str, labels: torch.Tensor) -> float:
         hp = self.hparams
@@ -149,7 +127,7 @@ class DCMH(HashingMethod):
         for batch in train.batches(int(hp["batch_size"]), shuffle=True, generator=ctx.generator,
                                    modalities=(modality,)):
             idx = batch.positions
-            raw = self._normalise(batch.images if modality == "image" else batch.texts, modality)
+            raw = self.normalise(batch.images if modality == "image" else batch.texts, modality)
             with ctx.autocast():
                 out = net(raw)
             out = out.float()  # (b, K)
@@ -174,19 +152,18 @@ class DCMH(HashingMethod):
     # --- encoding -----------------------------------------------------------------------
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         self.image_net.eval()
-        return to_codes(self.image_net(self._normalise(images, "image")).float())
+        return to_codes(self.image_net(self.normalise(images, "image")).float())
 
     def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
         self.text_net.eval()
-        return to_codes(self.text_net(self._normalise(texts, "text")).float())
+        return to_codes(self.text_net(self.normalise(texts, "text")).float())
 
     # --- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
             "image_net": self.image_net.state_dict(), "text_net": self.text_net.state_dict(),
             "image_opt": self.image_opt.state_dict(), "text_opt": self.text_opt.state_dict(),
-            "F": self.F, "G": self.G, "B": self.B,
-            "input_shift": self.input_shift, "input_scale": self.input_scale,
+            "F": self.F, "G": self.G, "B": self.B, "inputs": self.normalise.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -196,8 +173,7 @@ class DCMH(HashingMethod):
         self.text_opt.load_state_dict(state["text_opt"])
         for key in ("F", "G", "B"):
             setattr(self, key, state[key].to(self.device))
-        for key in ("input_shift", "input_scale"):
-            setattr(self, key, {m: t.to(self.device) for m, t in state[key].items()})
+        self.normalise.load_state_dict(state["inputs"], self.device)
 
 
 SPEC = MethodSpec(
