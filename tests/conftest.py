@@ -42,3 +42,19 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
 
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def crash_after_checkpoints(monkeypatch, count: int) -> None:
+    """Make the run die (KeyboardInterrupt) right after its ``count``-th checkpoint is written, as
+    a killed job would; undo with ``monkeypatch.undo()``."""
+    from cmhbench.train.context import TrainContext
+
+    original, saved = TrainContext.save_checkpoint, {"n": 0}
+
+    def crash(self):
+        original(self)
+        saved["n"] += 1
+        if saved["n"] == count:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(TrainContext, "save_checkpoint", crash)

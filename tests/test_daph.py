@@ -11,7 +11,7 @@ import torch
 
 from cmhbench.fsutil import cache_home
 from cmhbench.runner import RunRequest, run
-from cmhbench.train.context import TrainContext
+from conftest import crash_after_checkpoints
 from cmhbench_methods import daph_losses as L
 from cmhbench_methods.daph import ClassProxyGenerator, LabelBranch, ProxyBranch
 
@@ -142,18 +142,10 @@ def test_resume_mid_stage_gives_the_same_result(tmp_path, monkeypatch):
     reference = run(RunRequest(**options, results_dir=tmp_path / "a"))
     for artifact in (cache_home() / "daph-proxies").glob("*.pt"):
         artifact.unlink()  # the interrupted run must recompute its proxies as the reference did
-    original, count = TrainContext.save_checkpoint, {"n": 0}
-
-    def crash(self):
-        original(self)
-        count["n"] += 1
-        if count["n"] == 2:  # in the middle of stage 1
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(TrainContext, "save_checkpoint", crash)
+    crash_after_checkpoints(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(RunRequest(**options, results_dir=tmp_path / "b"))
-    monkeypatch.setattr(TrainContext, "save_checkpoint", original)
+    monkeypatch.undo()
     resumed = run(RunRequest(**options, results_dir=tmp_path / "b"))
     assert resumed.result["training"]["resumed_from"] == {"proxies": 2}
     assert resumed.result["metrics"] == reference.result["metrics"]

@@ -9,7 +9,7 @@ import pytest
 
 from cmhbench.evaluation import evaluate
 from cmhbench.runner import RunRequest, run
-from cmhbench.train.context import TrainContext
+from conftest import crash_after_checkpoints
 from cmhbench_datasets.toy import open_toy
 
 
@@ -42,22 +42,13 @@ SMALL = dict(method="dcmh", dataset="toy", bits=16, seed=1, epochs=3, device="cp
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     reference = run(RunRequest(**SMALL, results_dir=tmp_path / "a"))
 
-    saves = {"count": 0}
-    original = TrainContext.save_checkpoint
-
-    def crash_after_second_checkpoint(self):
-        original(self)
-        saves["count"] += 1
-        if saves["count"] == 2:
-            raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(TrainContext, "save_checkpoint", crash_after_second_checkpoint)
+    crash_after_checkpoints(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(RunRequest(**SMALL, results_dir=tmp_path / "b"))
     assert not list((tmp_path / "b").rglob("*bits-seed*.json")), "no result file may exist after a crash"
     assert list((tmp_path / "b" / ".checkpoints").rglob("checkpoint.pt"))
 
-    monkeypatch.setattr(TrainContext, "save_checkpoint", original)
+    monkeypatch.undo()
     resumed = run(RunRequest(**SMALL, results_dir=tmp_path / "b"))
     assert resumed.result["training"]["resumed_from"] == {"train": 2}
     assert resumed.result["run_id"] == reference.result["run_id"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cmhbench.runner import RunRequest, run
-from cmhbench.train.context import TrainContext
+from conftest import crash_after_checkpoints
 from cmhbench_methods.ssah import (Discriminator, LabNet, MultiScaleFusion, TxtNet, lrn, modality_loss, pairwise,
                                    tf1_bilinear_resize)
 
@@ -111,18 +111,10 @@ SMALL = dict(method="ssah", dataset="toy", bits=16, seed=0, device="cpu", quiet=
 
 def test_resume_mid_schedule_gives_the_same_result(tmp_path, monkeypatch):
     reference = run(RunRequest(**SMALL, results_dir=tmp_path / "a"))
-    original, count = TrainContext.save_checkpoint, {"n": 0}
-
-    def crash(self):
-        original(self)
-        count["n"] += 1
-        if count["n"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(TrainContext, "save_checkpoint", crash)
+    crash_after_checkpoints(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         run(RunRequest(**SMALL, results_dir=tmp_path / "b"))
-    monkeypatch.setattr(TrainContext, "save_checkpoint", original)
+    monkeypatch.undo()
     resumed = run(RunRequest(**SMALL, results_dir=tmp_path / "b"))
     assert resumed.result["training"]["resumed_from"] == {"train": 1}
     assert resumed.result["metrics"] == reference.result["metrics"]

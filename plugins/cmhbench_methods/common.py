@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cmhbench.encoders.base import Encoder
+from cmhbench.method import to_codes
 
 
 def log_uniform_schedule(start: float, end: float, epochs: int) -> list[float]:
@@ -84,3 +85,16 @@ class InputNormaliser:
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
         self.shift = {m: t.to(device) for m, t in state["shift"].items()}
         self.scale = {m: t.to(device) for m, t in state["scale"].items()}
+
+
+class TwoNetworkCodes:
+    """``encode_image``/``encode_text`` for methods with ``image_net``, ``text_net`` (ending in the
+    hash layer) and an `InputNormaliser` called ``normalise``."""
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        self.image_net.eval()
+        return to_codes(self.image_net(self.normalise(images, "image")).float())
+
+    def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
+        self.text_net.eval()
+        return to_codes(self.text_net(self.normalise(texts, "text")).float())

@@ -43,10 +43,10 @@ from torch import nn
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import atomic_path, cache_home
-from cmhbench.method import HashingMethod, MethodSetup, to_codes
+from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.specs import Citation, MethodSpec
 from cmhbench_methods import daph_losses as L
-from cmhbench_methods.common import InputNormaliser, is_feature_encoder
+from cmhbench_methods.common import InputNormaliser, TwoNetworkCodes, is_feature_encoder
 
 STAGE1 = {"proxy_epochs": 80, "proxy_batch_size": 90, "proxy_lr": 2e-4, "class_lr": 1e-3, "alpha": 0.2,
           "beta": 0.2, "proxy_dropout": True, "use_l1": True, "use_l2": True, "use_l3": True,
@@ -102,7 +102,7 @@ class ClassProxyGenerator(nn.Module):
         return F.normalize(self.net(onehot))
 
 
-class DAPH(HashingMethod):
+class DAPH(TwoNetworkCodes, HashingMethod):
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
         hp, bits, c, device = self.hparams, setup.bits, setup.num_labels, setup.device
@@ -240,14 +240,6 @@ class DAPH(HashingMethod):
             opt.step()
             total, steps = total + float(loss.detach()), steps + 1
         return total / max(steps, 1)
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        self.image_net.eval()
-        return to_codes(self.image_net(self.normalise(images, "image")).float())
-
-    def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
-        self.text_net.eval()
-        return to_codes(self.text_net(self.normalise(texts, "text")).float())
 
     # --- state ---------------------------------------------------------------------------------
     def _modules(self) -> dict[str, Any]:

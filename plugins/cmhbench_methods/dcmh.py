@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmhbench.method import HashingMethod, MethodSetup, to_codes
+from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.specs import Citation, MethodSpec
-from cmhbench_methods.common import (InputNormaliser, is_feature_encoder, log_uniform_schedule, normal_init,
-                                     set_lr, similarity)
+from cmhbench_methods.common import (InputNormaliser, TwoNetworkCodes, is_feature_encoder, log_uniform_schedule,
+                                     normal_init, set_lr, similarity)
 
 DEFAULTS = {
     "epochs": 500,
@@ -78,7 +78,7 @@ def batch_loss(out: torch.Tensor, idx: torch.Tensor, own: torch.Tensor, other: t
     return (likelihood + gamma * quantisation + eta * balance) / (len(idx) * n)
 
 
-class DCMH(HashingMethod):
+class DCMH(TwoNetworkCodes, HashingMethod):
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
         hp = self.hparams
@@ -148,15 +148,6 @@ class DCMH(HashingMethod):
         quantisation = ((self.F - self.B) ** 2).sum() + ((self.G - self.B) ** 2).sum()
         balance = (self.F.sum(1) ** 2).sum() + (self.G.sum(1) ** 2).sum()
         return float(likelihood + float(hp["gamma"]) * quantisation + float(hp["eta"]) * balance)
-
-    # --- encoding -----------------------------------------------------------------------
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        self.image_net.eval()
-        return to_codes(self.image_net(self.normalise(images, "image")).float())
-
-    def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
-        self.text_net.eval()
-        return to_codes(self.text_net(self.normalise(texts, "text")).float())
 
     # --- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

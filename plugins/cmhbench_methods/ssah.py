@@ -174,8 +174,10 @@ class SSAH(HashingMethod):
         super().__init__(setup)
         hp, bits, c, n, device = self.hparams, setup.bits, setup.num_labels, setup.num_train, setup.device
         self.normalise = InputNormaliser(device, is_feature_encoder(setup.image_encoder), setup.text_kind == "features")
-        if is_feature_encoder(setup.image_encoder):  # features: the 4096-d layer is a learnt linear map
-            image_body = nn.Sequential(setup.image_encoder, normal_init(nn.Linear(setup.image_encoder.out_dim, 4096)), nn.ReLU())
+        if is_feature_encoder(setup.image_encoder):
+            # features: a learnt 4096-d layer stands in for the CNN (not in the code, so PyTorch's
+            # default init: N(0, 0.01²) here would stack into near-constant outputs, measured)
+            image_body = nn.Sequential(setup.image_encoder, nn.Linear(setup.image_encoder.out_dim, 4096), nn.ReLU())
         else:
             image_body = setup.image_encoder
         self.nets = nn.ModuleDict({
