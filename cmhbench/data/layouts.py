@@ -92,11 +92,10 @@ def item_axis(array: SourceArray, counts: Iterable[int], orientation: str) -> in
             raise CmhbenchError(
                 f"{array.file}: '{array.key}' has shape {array.shape}, but this dataset has "
                 f"{' or '.join(map(str, sorted(counts)))} items; no axis matches (wrong file or key?)")
-        if len(candidates) > 1 and not (len(array.shape) == 2 and array.shape[0] == array.shape[1] and False):
-            if len({array.shape[i] for i in candidates}) == 1 and len(candidates) > 1:
-                raise CmhbenchError(
-                    f"{array.file}: '{array.key}' has shape {array.shape}: more than one axis could "
-                    "index items; state it with --orientation items-first or items-last")
+        if len(candidates) > 1:
+            raise CmhbenchError(
+                f"{array.file}: '{array.key}' has shape {array.shape}: more than one axis could "
+                "index items; state it with --orientation items-first or items-last")
         axis = candidates[0]
     if array.shape[axis] not in counts and orientation != "auto":
         raise CmhbenchError(
