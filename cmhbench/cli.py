@@ -127,7 +127,7 @@ def encoders() -> None:
 @cli.command()
 def plugins() -> None:
     """List loaded plugins, what each provides, and broken ones with their error."""
-    from cmhbench.plugins.registry import DISABLE_ENV, _plugins_disabled, get_registry
+    from cmhbench.plugins.registry import DISABLE_ENV, get_registry, plugins_disabled
 
     registry = get_registry()
     table = Table("plugin", "origin", "module", "status", "provides")
@@ -135,7 +135,7 @@ def plugins() -> None:
         status = f"[red]broken: {info.error}[/red]" if info.error else "[green]ok[/green]"
         table.add_row(info.name, info.origin, info.module, status, ", ".join(info.provides))
     console.print(table)
-    if _plugins_disabled():
+    if plugins_disabled():
         console.print(f"third-party plugins are disabled ({DISABLE_ENV} is set)")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import h5py
 import numpy as np
 
 from cmhbench.data.dataset import Dataset
@@ -162,8 +163,6 @@ class VerifyReport:
 def verify(name: str, sources: Sequence[str | Path] = ()) -> VerifyReport:
     """Validate the prepared file and compare source files (given, or recorded) with their digests."""
     dataset = open_prepared(name)
-    import h5py
-
     with h5py.File(dataset.path, "r") as f:
         recorded_paths = json.loads(f.attrs.get("source_paths", "{}"))
     lines, ok = [f"{dataset.path}: canonical file valid ({dataset.num_items} items, splits {dataset.split_sizes()})"], True

@@ -110,7 +110,7 @@ class Registry:
         self.origins[key] = origin
 
 
-def _plugins_disabled() -> bool:
+def plugins_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -122,7 +122,7 @@ def _discover() -> list[tuple[str, str, str, Any]]:
         dist = ep.dist.name if ep.dist is not None else "unknown"
         is_builtin = dist == BUILTIN_DISTRIBUTION
         builtin_seen |= is_builtin
-        if not is_builtin and _plugins_disabled():
+        if not is_builtin and plugins_disabled():
             continue
         origin = "builtin" if is_builtin else f"{dist} {ep.dist.version if ep.dist else ''}".strip()
         found.append((ep.name if is_builtin else f"{dist}:{ep.name}", origin, ep.value, ep.load))

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cmhbench.encoders.base import Encoder
+from cmhbench.encoders.identity import IdentityEncoder
 from cmhbench.method import to_codes
 
 
@@ -37,7 +38,7 @@ def normal_init(module: nn.Module, std: float = 0.01) -> nn.Module:
 
 def is_feature_encoder(encoder: Encoder) -> bool:
     """True when the image side is a feature vector (identity encoder) rather than a CNN."""
-    return encoder.__class__.__name__ == "IdentityEncoder"
+    return isinstance(encoder, IdentityEncoder)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -228,16 +228,16 @@ class SSAH(HashingMethod):
         total, count = 0.0, 0
         for batch in train.batches(int(hp["batch_size"]), shuffle=True, generator=ctx.generator):
             idx, labels = batch.positions, batch.labels
-            s = (train.labels @ labels.T > 0).float()  # N×b
             if name == "dis":
                 with torch.no_grad():
-                    feats = {k: self._forward(k, batch)[1] for k in ("lab", "img", "txt")}
+                    feats = {k: self._forward(k, batch, ctx)[1] for k in ("lab", "img", "txt")}
                 logits = [self.nets["dis_img"](feats["img"]), self.nets["dis_txt"](feats["txt"]),
                           self.nets["dis_img"](feats["lab"]), self.nets["dis_txt"](feats["lab"])]
                 targets = [0.0, 0.0, 1.0, 1.0]
                 loss = sum(F.binary_cross_entropy_with_logits(l, torch.full_like(l, t)) for l, t in zip(logits, targets)) / 4
             else:
-                hash_out, feature, label_pred = self._forward(name, batch)
+                hash_out, feature, label_pred = self._forward(name, batch, ctx)
+                s = (train.labels @ labels.T > 0).float()  # N×b
                 store = {"lab": ("H", "feat_L"), "img": ("F", "feat_I"), "txt": ("G", "feat_T")}[name]
                 m[store[0]][idx], m[store[1]][idx] = hash_out.detach(), feature.detach()
                 adversarial = None
@@ -250,12 +250,11 @@ class SSAH(HashingMethod):
             total, count = total + float(loss.detach()) * len(idx), count + len(idx)
         return total / max(count, 1)
 
-    def _forward(self, name, batch):
+    def _forward(self, name, batch, ctx):
         if name == "lab":
             return self.nets["lab"](batch.labels)
-        ctx_autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         raw = self.normalise(batch.images, "image") if name == "img" else self.normalise(batch.texts, "text")
-        with ctx_autocast:
+        with ctx.autocast():
             out = self.nets[name](raw)
         return tuple(o.float() for o in out)
 
