@@ -161,6 +161,180 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
         write_json_atomic(output, metrics)
 
 
+@cli.command()
+@click.argument("sweep_file", required=False, type=click.Path(path_type=Path))
+@click.option("--methods", help="Methods, comma-separated.")
+@click.option("--datasets", help="Datasets, comma-separated.")
+@click.option("--bits", help="Code lengths, comma-separated (default: each dataset's protocol).")
+@click.option("--seeds", help="Seeds, comma-separated (default: each dataset's protocol).")
+@click.option("--epochs", type=int, help="Override every method's epoch count.")
+@click.option("--preset", help="Method preset for every job ('published' forces the paper's settings).")
+@click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE",
+              help="Option for every dataset of the sweep (e.g. size=400 for toy).")
+@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--results", "results_dir", type=click.Path(), help="Results folder (default: results).")
+@click.option("--name", help="Name of the sweep (default: a hash of its jobs).")
+@click.option("--executor", default="local", show_default=True,
+              type=click.Choice(["local", "local-gpus", "slurm", "submitit-local"]))
+@click.option("--workers", type=int, help="local-gpus: number of workers (default: one per visible GPU).")
+@click.option("--partition", help="slurm: partition.")
+@click.option("--time", "time_min", type=int, default=24 * 60, show_default=True, help="slurm: minutes per job.")
+@click.option("--gpus-per-job", type=int, default=1, show_default=True, help="slurm: GPUs per job.")
+@click.option("--cpus-per-job", type=int, help="slurm: CPUs per job.")
+@click.option("--mem-gb", type=float, help="slurm: memory per job.")
+@click.option("--max-parallel", type=int, default=16, show_default=True,
+              help="slurm: at most this many array jobs at once.")
+@click.option("--no-wait", is_flag=True, help="slurm: return after submitting.")
+def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_opts, device, results_dir,
+          name, executor, workers, partition, time_min, gpus_per_job, cpus_per_job, mem_gb, max_parallel,
+          no_wait) -> None:
+    """Run a grid of runs (from options or a YAML/TOML SWEEP_FILE; options override the file).
+
+    Jobs whose result exists are skipped; interrupted ones resume from their last checkpoint."""
+    from cmhbench.sweep.executors import ClusterOptions
+    from cmhbench.sweep.launch import launch
+    from cmhbench.sweep.spec import load_sweep_file, spec_from_mapping
+
+    content: dict = {}
+    if sweep_file:
+        from dataclasses import asdict
+
+        content = {k: v for k, v in asdict(load_sweep_file(sweep_file)).items() if v is not None}
+    overrides = {"methods": methods, "datasets": datasets, "bits": bits, "seeds": seeds, "epochs": epochs,
+                 "preset": preset, "device": device, "results": results_dir, "name": name}
+    content.update({k: v for k, v in overrides.items() if v is not None})
+    if dataset_opts:
+        options = _assignments("--dataset-opt", dataset_opts)
+        names = content.get("datasets") or []
+        names = names.split(",") if isinstance(names, str) else names
+        content["dataset_options"] = {d.strip(): {**content.get("dataset_options", {}).get(d.strip(), {}), **options}
+                                      for d in names}
+    if "methods" not in content or "datasets" not in content:
+        raise CmhbenchError("cmhbench sweep: give --methods and --datasets, or a sweep file")
+    spec = spec_from_mapping(content, "cmhbench sweep")
+    cluster = ClusterOptions(partition=partition, time_min=time_min, gpus_per_job=gpus_per_job,
+                             cpus_per_job=cpus_per_job, mem_gb=mem_gb, max_parallel=max_parallel,
+                             wait=not no_wait)
+
+    def on_plan(manifest, jobs) -> None:
+        console.print(f"sweep {manifest.stem}: {len(jobs)} jobs ({manifest})")
+
+    def report(outcome) -> None:
+        if outcome.status == "ran":
+            console.print(f"[green]done[/green] {outcome.label} in {outcome.seconds:.1f}s")
+        else:
+            console.print(f"[red]failed[/red] {outcome.label}:\n{outcome.error}", highlight=False)
+
+    summary = launch(spec, executor, workers=workers, cluster=cluster, on_plan=on_plan, report=report)
+    console.print(f"ran {summary.count('ran')}, already done {summary.count('done', 'done-elsewhere')}, "
+                  f"submitted {summary.count('submitted')}, failed {summary.count('failed')}")
+    if summary.failed:
+        raise CmhbenchError(f"{len(summary.failed)} job(s) failed; `cmhbench status {summary.manifest.stem} "
+                            f"--results {spec.results}` shows their errors")
+
+
+@cli.command()
+@click.argument("sweep_name", required=False)
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path())
+@click.option("--errors/--no-errors", default=True, help="Show the last lines of failed jobs' errors.")
+def status(sweep_name, results_dir, errors) -> None:
+    """Done / running / failed / interrupted / pending jobs of the sweeps in a results folder."""
+    from cmhbench.sweep.manifest import find_manifests, read_manifest
+    from cmhbench.sweep.status import counts, sweep_status
+
+    manifests = find_manifests(results_dir, sweep_name)
+    if not manifests:
+        raise CmhbenchError(f"no sweeps recorded in {results_dir} (run `cmhbench sweep` first)")
+    for path in manifests:
+        content, jobs = read_manifest(path)
+        statuses = sweep_status(jobs)
+        tally = counts(statuses)
+        table = Table("job", "state", "detail", title=f"sweep {content['name']}: " +
+                      ", ".join(f"{n} {state}" for state, n in tally.items()))
+        colours = {"done": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pending": "white"}
+        for s in statuses:
+            table.add_row(s.job.label, f"[{colours[s.state]}]{s.state}[/]", s.detail)
+        console.print(table)
+        if errors:
+            for s in statuses:
+                if s.state == "failed" and s.error:
+                    console.print(f"[red]{s.job.label}[/red] failed:\n{s.error}", highlight=False)
+
+
+@cli.group()
+def leaderboard() -> None:
+    """Build, show and publish the leaderboard from result files."""
+
+
+def _print_rejections(report) -> None:
+    for path, reason in report.rejected:
+        err_console.print(f"[yellow]rejected[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
+
+
+@leaderboard.command("build")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for README.md and the site.")
+@click.option("--title", default="cmhbench leaderboard", show_default=True)
+@click.option("--note", help="A note shown on the index (e.g. the compute budget of these runs).")
+@click.option("--strict", is_flag=True, help="Fail when any result file is rejected.")
+def leaderboard_build(results, out, title, note, strict) -> None:
+    """Validate and aggregate RESULTS (files or folders) into README.md and an HTML site in --out."""
+    from cmhbench.leaderboard.site import build_site
+
+    report = build_site(results, out, title=title, note=note, strict=strict)
+    _print_rejections(report.load)
+    console.print(f"{len(report.load.entries)} runs in {len(report.tables)} table(s), "
+                  f"{len(report.load.rejected)} rejected, {report.load.merged} duplicates merged -> {out}")
+
+
+@leaderboard.command("show")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+def leaderboard_show(results) -> None:
+    """Print the leaderboard tables of RESULTS in the terminal."""
+    from cmhbench.leaderboard.aggregate import build_tables, format_stat
+    from cmhbench.leaderboard.load import load_results
+
+    report = load_results(results)
+    _print_rejections(report)
+    for table in build_tables(report.entries):
+        grid = Table(title=table.title, title_justify="left")
+        grid.add_column("method (image / text encoder)")
+        for b in table.bits:
+            for d in table.directions:
+                grid.add_column(f"{b}b {d}", justify="right")
+        for row in table.rows:
+            cells = []
+            for b in table.bits:
+                for d in table.directions:
+                    stat = row.cell(b, d)
+                    text = format_stat(stat)
+                    cells.append(f"[bold green]{text}[/]" if stat and stat.mean == table.best(b, d) else text)
+            grid.add_row(row.label, *cells)
+        console.print(grid, markup=True, highlight=False)
+
+
+@leaderboard.command("publish")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--to", "repo", required=True, help="Git repository: a local path or a remote URL.")
+@click.option("--branch", default="gh-pages", show_default=True)
+@click.option("--title", default="cmhbench leaderboard", show_default=True)
+@click.option("--note", help="A note shown on the index.")
+def leaderboard_publish(results, repo, branch, title, note) -> None:
+    """Build the site from RESULTS, commit it on BRANCH of the repository --to, and push."""
+    import tempfile
+
+    from cmhbench.leaderboard.publish import publish_site
+    from cmhbench.leaderboard.site import build_site
+
+    with tempfile.TemporaryDirectory(prefix="cmhbench-site-") as tmp:
+        built = build_site(results, Path(tmp) / "site", title=title, note=note)
+        _print_rejections(built.load)
+        summary = f"{len(built.load.entries)} runs in {len(built.tables)} table(s)"
+        outcome = publish_site(built.out, repo, branch, summary)
+    console.print(f"{outcome.message.splitlines()[0]} -> {repo} {branch}"
+                  + (f" ({outcome.commit[:12]})" if outcome.commit else ""), highlight=False)
+
+
 @cli.group()
 def data() -> None:
     """Prepare the standard datasets from your files, and check them."""

@@ -24,7 +24,7 @@ from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
-from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id
+from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, run_definition
 from cmhbench.results import provenance
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
@@ -98,8 +98,26 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
             "text": {"name": text_name, "weights": "none"}}
 
 
-def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
-    """Train, encode, evaluate and record one run. See the module docstring."""
+@dataclass
+class RunPlan:
+    """Everything a run is, decided before any training: its definition, run_id and result path."""
+
+    request: RunRequest
+    method_spec: MethodSpec
+    dataset_spec: DatasetSpec
+    dataset: Dataset
+    hparams: dict[str, Any]
+    preset: str | None
+    encoders: dict[str, dict[str, Any]]
+    epoch_override: int | None
+    definition: dict[str, Any]
+    run_id: str
+    store: ResultStore
+    path: Path
+
+
+def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
+    """Validate a request and fix its identity; cheap (opens the dataset, trains nothing)."""
     registry = registry or get_registry()
     method_spec = registry.method(request.method)
     dataset_spec = registry.dataset(request.dataset)
@@ -113,28 +131,40 @@ def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
     else:
         preset = request.preset or (protocol.preset if protocol.preset in method_spec.presets else None)
     hparams = resolve_hparams(method_spec, preset, request.hparams)
-    device = resolve_device(request.device)
+    resolve_device(request.device)  # a bad --device fails here, before any work
     dataset = open_dataset(dataset_spec, request.dataset_options)
     encoders = choose_encoders(request, method_spec, dataset_spec, dataset, registry)
     epoch_override = request.epochs if request.epochs is not None else protocol.epochs
 
-    definition = {
-        "schema_version": SCHEMA_VERSION,
-        "method": {"name": method_spec.name, "hyperparameters": hparams, "preset": preset},
-        "dataset": {"name": dataset.name, "version": dataset.version, "sha256": dataset.source_sha256,
-                    "options": dict(request.dataset_options), "split_sizes": dataset.split_sizes()},
-        "protocol": dataset_spec.protocol.as_dict(),
-        "bits": int(request.bits),
-        "seed": int(request.seed),
-        "epoch_override": epoch_override,
-        "encoders": encoders,
-        "directions": list(request.directions),
-    }
+    definition = run_definition(
+        method=method_spec.name, hyperparameters=hparams, preset=preset,
+        dataset={**dataset.describe(), "options": dict(request.dataset_options)},
+        protocol=dataset_spec.protocol.as_dict(), bits=request.bits, seed=request.seed,
+        epoch_override=epoch_override, encoders=encoders, directions=list(request.directions))
     run_id = compute_run_id(definition)
     store = ResultStore(request.results_dir)
-    path = store.result_path(definition, run_id)
-    if path.exists() and not request.force:
-        return RunOutcome(path, store.read(path), skipped=True)
+    return RunPlan(request=request, method_spec=method_spec, dataset_spec=dataset_spec, dataset=dataset,
+                   hparams=hparams, preset=preset, encoders=encoders, epoch_override=epoch_override,
+                   definition=definition, run_id=run_id, store=store,
+                   path=store.result_path(definition, run_id))
+
+
+def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
+    """Train, encode, evaluate and record one run. See the module docstring."""
+    registry = registry or get_registry()
+    p = plan(request, registry)
+    if p.path.exists() and not request.force:
+        return RunOutcome(p.path, p.store.read(p.path), skipped=True)
+    return execute(p, registry)
+
+
+def execute(p: RunPlan, registry: Registry) -> RunOutcome:
+    """Train (resuming from the run's checkpoint when there is one), encode, score, write."""
+    request, dataset, encoders = p.request, p.dataset, p.encoders
+    method_spec, dataset_spec, hparams = p.method_spec, p.dataset_spec, p.hparams
+    preset, epoch_override, definition, run_id = p.preset, p.epoch_override, p.definition, p.run_id
+    store, path = p.store, p.path
+    device = resolve_device(request.device)
 
     seed_everything(request.seed)
     image_encoder = registry.encoder(encoders["image"]["name"]).create(

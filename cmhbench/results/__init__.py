@@ -1,5 +1,6 @@
 """RunResult: one JSON file per (method, dataset, bits, seed) run, with provenance."""
 
-from cmhbench.results.store import ResultStore, SCHEMA_VERSION, compute_run_id
+from cmhbench.results.store import (SCHEMA_VERSION, ResultStore, compute_run_id, definition_of_result,
+                                    run_definition)
 
-__all__ = ["ResultStore", "SCHEMA_VERSION", "compute_run_id"]
+__all__ = ["ResultStore", "SCHEMA_VERSION", "compute_run_id", "definition_of_result", "run_definition"]

@@ -13,6 +13,36 @@ from cmhbench.fsutil import write_json_atomic
 SCHEMA_VERSION = 1
 
 
+def run_definition(*, method: str, hyperparameters: Mapping[str, Any], preset: str | None,
+                   dataset: Mapping[str, Any], protocol: Mapping[str, Any], bits: int, seed: int,
+                   epoch_override: int | None, encoders: Mapping[str, Any],
+                   directions: list[str]) -> dict[str, Any]:
+    """The fields that define a run (and nothing about when or where it ran): its run_id hashes
+    these. The runner builds it before training; the leaderboard rebuilds it from a result file
+    to check that the file's run_id matches its content."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "method": {"name": method, "hyperparameters": dict(hyperparameters), "preset": preset},
+        "dataset": {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes")},
+        "protocol": dict(protocol),
+        "bits": int(bits),
+        "seed": int(seed),
+        "epoch_override": epoch_override,
+        "encoders": dict(encoders),
+        "directions": list(directions),
+    }
+
+
+def definition_of_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """`run_definition` rebuilt from a result file (its metrics' keys are the run's directions)."""
+    return run_definition(
+        method=result["method"]["name"], hyperparameters=result["method"]["hyperparameters"],
+        preset=result["method"].get("preset"), dataset={"options": {}, **result["dataset"]},
+        protocol=result["protocol"], bits=result["bits"], seed=result["seed"],
+        epoch_override=result.get("epoch_override"), encoders=result["encoders"],
+        directions=list(result["metrics"]))
+
+
 def compute_run_id(definition: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that defines a run (not of when/where it ran)."""
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=str)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,9 +19,10 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.fsutil import atomic_path
+from cmhbench.fsutil import atomic_path, write_json_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
+PROGRESS_NAME = "progress.json"  # a small readable copy of the progress, for `cmhbench status`
 
 
 def resolve_device(device: str) -> torch.device:
@@ -133,6 +135,9 @@ class TrainContext:
         }
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(state, tmp)
+        write_json_atomic(self.checkpoint_dir / PROGRESS_NAME, {
+            "progress": dict(self.progress_by_stage),
+            "saved_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def _capture_rng(self) -> dict[str, Any]:
         rng = {

@@ -1,0 +1,1 @@
+"""The leaderboard: result files -> validated, aggregated tables -> Markdown, HTML site, plots."""

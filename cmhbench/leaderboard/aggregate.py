@@ -1,0 +1,154 @@
+"""Grouping results into comparable tables and aggregating over seeds.
+
+Like is compared with like: one table per (dataset, dataset version, protocol, protocol version), so
+a result from another protocol or another preparation of the data never shares a table. Within a
+table a row is one configuration: method, encoders, preset, hyper-parameters and epoch budget; a
+cell is the mean, the sample standard deviation (n − 1) and the count over that row's seeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cmhbench.leaderboard.load import Entry
+
+DIRECTIONS = ("i2t", "t2i", "i2i", "t2t")
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    std: float | None  # None for a single seed
+    n: int
+
+    @staticmethod
+    def of(values: list[float]) -> "Stat":
+        n = len(values)
+        mean = math.fsum(values) / n
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+        return Stat(mean, std, n)
+
+
+@dataclass
+class Row:
+    key: str
+    method: str
+    encoders: str
+    config: dict[str, Any]  # preset, hyper-parameters, epoch budget
+    entries: list[Entry] = field(default_factory=list)
+    label: str = ""
+
+    def results(self, bits: int) -> list[dict[str, Any]]:
+        return [e.result for e in self.entries if e.result["bits"] == bits]
+
+    def cell(self, bits: int, direction: str, metric: str = "map") -> Stat | None:
+        values = [r["metrics"][direction][metric] for r in self.results(bits) if direction in r["metrics"]]
+        return Stat.of(values) if values else None
+
+    def curve(self, bits: int, direction: str, part: str, x: str, y: str) -> tuple[list[float], list[float]] | None:
+        """Seed-mean of a per-run curve (precision@K, PR by radius) at one code length."""
+        curves = [r["metrics"][direction][part] for r in self.results(bits) if direction in r["metrics"]]
+        if not curves:
+            return None
+        length = min(len(c[x]) for c in curves)
+        xs = curves[0][x][:length]
+        ys = [math.fsum(c[y][i] for c in curves) / len(curves) for i in range(length)]
+        return list(xs), ys
+
+
+@dataclass
+class Table:
+    dataset: str
+    dataset_version: str
+    protocol: str
+    protocol_version: int
+    rows: list[Row]
+    bits: list[int]
+    directions: list[str]
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} — protocol {self.protocol} v{self.protocol_version}, data {self.dataset_version}"
+
+    @property
+    def slug(self) -> str:
+        return slug(f"{self.dataset}-{self.protocol}-v{self.protocol_version}-{self.dataset_version}")
+
+    def best(self, bits: int, direction: str) -> float | None:
+        means = [s.mean for row in self.rows if (s := row.cell(bits, direction))]
+        return max(means) if means else None
+
+
+def slug(text: str) -> str:
+    """A file-name-safe, unique name for any string (hostile ones included)."""
+    readable = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "x"
+    return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def _encoders(result: dict[str, Any]) -> str:
+    image = result["encoders"]["image"]
+    text = result["encoders"]["text"]
+    weights = "" if image["weights"] in ("none", "") else f":{image['weights']}"
+    return f"{image['name']}{weights} / {text['name']}"
+
+
+def _config(result: dict[str, Any]) -> dict[str, Any]:
+    return {"preset": result["method"].get("preset"), "hyperparameters": result["method"]["hyperparameters"],
+            "epochs": result.get("epoch_override")}
+
+
+def build_tables(entries: list[Entry]) -> list[Table]:
+    groups: dict[tuple, list[Entry]] = {}
+    for entry in entries:
+        r = entry.result
+        key = (r["dataset"]["name"], r["dataset"]["version"], r["protocol"]["name"], r["protocol"]["version"])
+        groups.setdefault(key, []).append(entry)
+    tables = []
+    for (dataset, version, protocol, protocol_version), members in sorted(groups.items(), key=lambda kv: [str(k) for k in kv[0]]):
+        rows: dict[str, Row] = {}
+        for entry in members:
+            r = entry.result
+            config = _config(r)
+            key = json.dumps([r["method"]["name"], r["encoders"], config], sort_keys=True, default=str)
+            row = rows.setdefault(key, Row(key, r["method"]["name"], _encoders(r), config))
+            row.entries.append(entry)
+        ordered = sorted(rows.values(), key=lambda row: (row.method, row.encoders, row.key))
+        _label_rows(ordered)
+        bits = sorted({e.result["bits"] for e in members})
+        directions = [d for d in DIRECTIONS if any(d in e.result["metrics"] for e in members)]
+        tables.append(Table(dataset, version, protocol, protocol_version, ordered, bits, directions))
+    return tables
+
+
+def _label_rows(rows: list[Row]) -> None:
+    """'method (encoders)', plus the epoch budget, plus a configuration number where one method
+    appears with several configurations in the same table."""
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        base = (row.method, row.encoders)
+        seen[base] = seen.get(base, 0) + 1
+    counter: dict[tuple[str, str], int] = {}
+    for row in rows:
+        base = (row.method, row.encoders)
+        counter[base] = counter.get(base, 0) + 1
+        label = f"{row.method} ({row.encoders})"
+        if row.config["epochs"]:
+            label += f", {row.config['epochs']} epochs"
+        if row.config["preset"]:
+            label += f", preset {row.config['preset']}"
+        if seen[base] > 1:
+            label += f", config {counter[base]}"
+        row.label = label
+
+
+def format_stat(stat: Stat | None) -> str:
+    if stat is None:
+        return "–"
+    if stat.std is None:
+        return f"{stat.mean:.4f} (n=1)"
+    return f"{stat.mean:.4f} ± {stat.std:.4f} (n={stat.n})"

@@ -1,0 +1,123 @@
+"""Reading result files for the leaderboard: validate, check, de-duplicate.
+
+A file is accepted only if it passes the published JSON schema (``cmhbench/results/
+run-result.schema.json``: types, required fields, every rate within [0, 1]), its run_id is the hash
+of its own defining fields (so a hand-edited configuration cannot pose as another run), and its
+metrics are internally consistent. Everything else is rejected with the reason. Several files of
+one run_id (the same run copied between machines, or rerun) merge into one entry: the newest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.results import compute_run_id, definition_of_result
+
+SCHEMA_FILE = "run-result.schema.json"
+
+
+@lru_cache(maxsize=1)
+def result_schema() -> dict[str, Any]:
+    return json.loads(resources.files("cmhbench.results").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+@dataclass
+class Entry:
+    path: Path
+    result: dict[str, Any]
+    duplicates: list[Path] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.result["run_id"]
+
+
+@dataclass
+class LoadReport:
+    entries: list[Entry]
+    rejected: list[tuple[Path, str]]
+    merged: int  # files folded into another file of the same run_id
+
+
+def result_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly, and every *.json under named folders (skipping hidden folders such as
+    .checkpoints, .jobs and .sweeps, which hold bookkeeping, not results)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*.json"))
+                         if not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            raise CmhbenchError(f"result path {path} does not exist")
+    return found
+
+
+def validate(result: Any) -> str | None:
+    """The reason a parsed result file is not acceptable, or None."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(result_schema())
+    error = next(iter(sorted(validator.iter_errors(result), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        return f"schema: {where}: {error.message[:200]}"
+    expected = compute_run_id(definition_of_result(result))
+    if expected != result["run_id"]:
+        return (f"run_id {result['run_id'][:12]}… does not match the file's content (expected "
+                f"{expected[:12]}…): the file was edited or is not a cmhbench result")
+    for direction, metrics in result["metrics"].items():
+        reason = _inconsistency(metrics)
+        if reason:
+            return f"metrics/{direction}: {reason}"
+    return None
+
+
+def _inconsistency(m: dict[str, Any]) -> str | None:
+    if len(m["precision_at"]["k"]) != len(m["precision_at"]["value"]):
+        return "precision_at: k and value differ in length"
+    pr = m["pr_by_radius"]
+    if not len(pr["radius"]) == len(pr["precision"]) == len(pr["recall"]):
+        return "pr_by_radius: radius, precision and recall differ in length"
+    if any(b < a - 1e-9 for a, b in zip(pr["recall"], pr["recall"][1:])):
+        return "pr_by_radius: recall decreases with the radius"
+    if "num_queries" in m and m["queries_without_relevant"] > m["num_queries"]:
+        return "queries_without_relevant exceeds num_queries"
+    if "num_queries" in m and m["lookup_r2"]["empty_queries"] > m["num_queries"]:
+        return "lookup_r2.empty_queries exceeds num_queries"
+    return None
+
+
+def load_results(paths: Iterable[str | Path]) -> LoadReport:
+    by_run: dict[str, Entry] = {}
+    rejected: list[tuple[Path, str]] = []
+    merged = 0
+    for path in result_files(paths):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            rejected.append((path, f"not valid JSON ({exc})"))
+            continue
+        reason = validate(result)
+        if reason:
+            rejected.append((path, reason))
+            continue
+        entry = Entry(path, result)
+        current = by_run.get(entry.run_id)
+        if current is None:
+            by_run[entry.run_id] = entry
+            continue
+        merged += 1
+        newer, older = ((entry, current) if result["created_utc"] > current.result["created_utc"]
+                        else (current, entry))
+        newer.duplicates = current.duplicates + entry.duplicates + [older.path]
+        by_run[entry.run_id] = newer
+    return LoadReport(sorted(by_run.values(), key=lambda e: str(e.path)), rejected, merged)

@@ -1,0 +1,113 @@
+"""`cmhbench leaderboard build`: README.md and a static HTML site from result files.
+
+The site is plain HTML and PNG that works from the file system: an index with every table, a page
+per dataset table with its plots, a page per method with every run's provenance, and a copy of each
+result file (named by run_id) that every number links to. Everything that comes from a result file
+is escaped by Jinja2's autoescaping; a Content-Security-Policy forbids scripts altogether.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+import jinja2
+
+import cmhbench
+from cmhbench.errors import CmhbenchError
+from cmhbench.leaderboard.aggregate import Row, Table, build_tables, format_stat, slug
+from cmhbench.leaderboard.load import LoadReport, load_results
+from cmhbench.leaderboard.markdown import leaderboard_markdown
+from cmhbench.leaderboard.plots import draw_table_plots
+
+DEFAULT_TITLE = "cmhbench leaderboard"
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    load: LoadReport
+    tables: list[Table]
+
+
+def _environment() -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(resources.files("cmhbench.leaderboard").joinpath("templates")))
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.ChainableUndefined,
+                             trim_blocks=False)
+    env.globals.update(fmt=format_stat, method_slug=slug,
+                       row_anchor=lambda table, row: slug(f"{table.slug}/{row.key}"))
+    return env
+
+
+def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = DEFAULT_TITLE,
+               note: str | None = None, strict: bool = False) -> BuildReport:
+    """Build README.md and the site into ``out`` (replaced as a whole, atomically: a failed build
+    leaves the previous site untouched)."""
+    report = load_results(results)
+    if strict and report.rejected:
+        raise CmhbenchError(f"{len(report.rejected)} result file(s) rejected, first: "
+                            f"{report.rejected[0][0]}: {report.rejected[0][1]}")
+    if not report.entries:
+        raise CmhbenchError("no valid result files to build a leaderboard from" +
+                            (f" ({len(report.rejected)} rejected, first: {report.rejected[0][0]}: "
+                             f"{report.rejected[0][1]})" if report.rejected else ""))
+    tables = build_tables(report.entries)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _write_site(staging, report, tables, title, note)
+        if out.exists():
+            backup = out.with_name(f".{out.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            out.rename(backup)
+            staging.rename(out)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildReport(out, report, tables)
+
+
+def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str, note: str | None) -> None:
+    env = _environment()
+    counts = {"entries": len(report.entries), "rejected": len(report.rejected), "merged": report.merged}
+    common = {"tables": tables, "version": cmhbench.__version__, "title": title,
+              "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts), encoding="utf-8")
+    shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", "style.css"), root / "style.css")
+    (root / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
+
+    results_dir = root / "results"
+    results_dir.mkdir()
+    for entry in report.entries:
+        (results_dir / f"{entry.run_id}.json").write_text(json.dumps(entry.result, indent=2), encoding="utf-8")
+
+    methods = sorted({row.method for table in tables for row in table.rows})
+    page = env.get_template("index.html").render(
+        **common, root="", page_title=title, note=note, counts=counts, methods=methods)
+    (root / "index.html").write_text(page, encoding="utf-8")
+
+    (root / "datasets").mkdir()
+    for table in tables:
+        plots = draw_table_plots(table, root / "plots")
+        page = env.get_template("dataset.html").render(
+            **common, root="../", page_title=f"{table.title} · {title}", table=table, plots=plots)
+        (root / "datasets" / f"{table.slug}.html").write_text(page, encoding="utf-8")
+
+    (root / "methods").mkdir()
+    for method in methods:
+        rows: list[tuple[Table, Row]] = [(t, r) for t in tables for r in t.rows if r.method == method]
+        first = rows[0][1].entries[0].result["method"]
+        page = env.get_template("method.html").render(
+            **common, root="../", page_title=f"{method} · {title}", method=method, rows=rows,
+            description=first.get("description"), citation=first.get("citation"))
+        (root / "methods" / f"{slug(method)}.html").write_text(page, encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Sweeps: grids of runs on one machine, several GPUs or a Slurm cluster, resumable."""

@@ -1,0 +1,142 @@
+"""Running one job of a sweep safely beside other workers, other sweeps and other machines.
+
+Coordination lives in the results folder, so it works wherever that folder is shared:
+
+- ``.jobs/<run_id>.lock``: an exclusive ``flock`` held while the job runs. The kernel drops it when
+  the process dies (even by SIGKILL), so a killed job never blocks its rerun. A worker that finds
+  the lock taken leaves the job to its holder; before it exits it waits on that lock and runs the
+  job itself only if no result appeared (the holder died).
+- ``.jobs/<run_id>.json``: the job's last state, ``running`` (host, pid, start) or ``failed``
+  (with the error's last lines and the attempt that failed). A finished job has no state file:
+  its result file is the record.
+- the result file is written atomically by the runner, and the run's per-epoch checkpoints make a
+  rerun of an interrupted job resume where it stopped.
+
+A failure is recorded and reported, never raised: one broken job does not stop the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from cmhbench.fsutil import write_json_atomic
+from cmhbench.sweep.spec import Job
+
+ERROR_TAIL_LINES = 25
+
+
+@dataclass
+class JobOutcome:
+    run_id: str
+    label: str
+    status: str  # "ran", "done" (result existed), "running-elsewhere", "failed"
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def jobs_dir(results: str | Path) -> Path:
+    return Path(results) / ".jobs"
+
+
+def lock_for(results: str | Path, run_id: str) -> FileLock:
+    path = jobs_dir(results) / f"{run_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path), timeout=0)
+
+
+def state_path(results: str | Path, run_id: str) -> Path:
+    return jobs_dir(results) / f"{run_id}.json"
+
+
+def read_state(results: str | Path, run_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(state_path(results, run_id).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_locked(results: str | Path, run_id: str) -> bool:
+    """Whether a live process holds the job's lock (probing takes it for an instant)."""
+    lock = lock_for(results, run_id)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
+    """Run ``job`` unless its result exists or another live process holds it.
+
+    ``attempt`` names this sweep invocation: a job that already failed in the same attempt is not
+    retried by a second worker (it would fail again), but a new invocation retries it.
+    With ``wait`` the call blocks until a running holder lets go, then re-checks.
+    """
+    results = job.request["results_dir"]
+    if Path(job.result_path).exists():
+        return JobOutcome(job.run_id, job.label, "done")
+    lock = lock_for(results, job.run_id)
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        return JobOutcome(job.run_id, job.label, "running-elsewhere")
+    try:
+        if Path(job.result_path).exists():  # finished by someone while we were not holding the lock
+            return JobOutcome(job.run_id, job.label, "done")
+        previous = read_state(results, job.run_id)
+        if previous and previous.get("state") == "failed" and previous.get("attempt") == attempt:
+            return JobOutcome(job.run_id, job.label, "failed", error=previous.get("error"))
+        write_json_atomic(state_path(results, job.run_id), {
+            "state": "running", "label": job.label, "host": socket.gethostname(), "pid": os.getpid(),
+            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attempt": attempt})
+        started = time.perf_counter()
+        try:
+            from cmhbench.runner import run
+
+            run(job.run_request())
+        except Exception:
+            error = "".join(traceback.format_exc().splitlines(keepends=True)[-ERROR_TAIL_LINES:])
+            write_json_atomic(state_path(results, job.run_id), {
+                "state": "failed", "label": job.label, "host": socket.gethostname(), "pid": os.getpid(),
+                "failed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attempt": attempt,
+                "error": error})
+            return JobOutcome(job.run_id, job.label, "failed", time.perf_counter() - started, error)
+        state_path(results, job.run_id).unlink(missing_ok=True)
+        return JobOutcome(job.run_id, job.label, "ran", time.perf_counter() - started)
+    finally:
+        lock.release()
+
+
+def work_through(jobs: list[Job], attempt: str, *, offset: int = 0, report=None) -> list[JobOutcome]:
+    """One worker's loop: every job once (starting at ``offset`` so that workers spread out), then
+    a second, waiting pass over the jobs that others held, in case a holder died."""
+    order = jobs[offset % len(jobs):] + jobs[:offset % len(jobs)] if jobs else []
+    outcomes: dict[str, JobOutcome] = {}
+    for job in order:
+        outcome = execute_job(job, attempt)
+        outcomes[job.run_id] = outcome
+        if report:
+            report(outcome)
+    for job in order:
+        if outcomes[job.run_id].status == "running-elsewhere":
+            outcome = execute_job(job, attempt, wait=True)
+            if outcome.status != "done":  # "done" means the other holder finished it: nothing to say
+                outcomes[job.run_id] = outcome
+                if report:
+                    report(outcome)
+            else:
+                outcomes[job.run_id] = JobOutcome(job.run_id, job.label, "done-elsewhere")
+    return [outcomes[job.run_id] for job in jobs]

@@ -1,0 +1,66 @@
+"""The sweep manifest: the expanded grid, saved in the results folder so that `cmhbench status`
+(on any machine sharing the folder) and workers started elsewhere see the same job list."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.fsutil import write_json_atomic
+from cmhbench.sweep.spec import Job, SweepSpec
+
+
+def sweeps_dir(results: str | Path) -> Path:
+    return Path(results) / ".sweeps"
+
+
+def sweep_id(jobs: list[Job]) -> str:
+    """The same grid gives the same id on every machine: a hash of its sorted run_ids."""
+    return hashlib.sha256("\n".join(sorted(j.run_id for j in jobs)).encode()).hexdigest()[:12]
+
+
+def write_manifest(spec: SweepSpec, jobs: list[Job]) -> Path:
+    identifier = sweep_id(jobs)
+    name = spec.name or identifier
+    path = sweeps_dir(spec.results) / f"{name}.json"
+    write_json_atomic(path, {"name": name, "sweep_id": identifier, "spec": asdict(spec),
+                             "jobs": [asdict(job) for job in jobs]})
+    return path
+
+
+def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Job]]:
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        jobs = [Job(**job) for job in content["jobs"]]
+    except FileNotFoundError:
+        raise CmhbenchError(f"sweep manifest {path} does not exist") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CmhbenchError(f"sweep manifest {path} is not a cmhbench sweep manifest ({exc})") from None
+    return content, jobs
+
+
+def find_manifests(results: str | Path, which: str | None = None) -> list[Path]:
+    """Manifests in a results folder; ``which`` narrows to a name, a sweep id or a manifest path."""
+    if which and Path(which).is_file() and Path(which).suffix == ".json":
+        return [Path(which)]
+    folder = sweeps_dir(results)
+    manifests = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if which:
+        chosen = [p for p in manifests if p.stem == which or _sweep_id_of(p) == which]
+        if not chosen:
+            known = ", ".join(p.stem for p in manifests) or "none"
+            raise CmhbenchError(f"no sweep {which!r} in {folder} (known: {known})")
+        return chosen
+    return manifests
+
+
+def _sweep_id_of(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("sweep_id")
+    except (OSError, json.JSONDecodeError):
+        return None
