@@ -1,0 +1,250 @@
+"""Leaderboard: validation and rejection reasons, aggregation against hand-computed statistics,
+protocol separation, Markdown and HTML output, hostile content, publishing to a bare repository."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cmhbench.leaderboard.aggregate import build_tables
+from cmhbench.leaderboard.load import load_results, validate
+from cmhbench.leaderboard.publish import publish_site
+from cmhbench.leaderboard.site import build_site
+from cmhbench.results import compute_run_id, definition_of_result
+from cmhbench.runner import RunRequest, run
+from conftest import run_cli
+from leaderboard_fixtures import make_result, write_result
+
+
+@pytest.fixture
+def three_seeds(tmp_path) -> Path:
+    """dcmh at 16 bits over seeds 0,1,2 with i2t mAP 0.5, 0.6, 0.7 (mean 0.6, sample std 0.1) and
+    t2i 0.2, 0.2, 0.5 (mean 0.3, sample std sqrt(0.03)); ssah with one seed."""
+    folder = tmp_path / "results"
+    for seed, (i2t, t2i) in enumerate([(0.5, 0.2), (0.6, 0.2), (0.7, 0.5)]):
+        write_result(folder, make_result("dcmh", seed=seed, i2t=i2t, t2i=t2i))
+    write_result(folder, make_result("ssah", seed=0, i2t=0.65, t2i=0.25))
+    return folder
+
+
+def test_aggregation_matches_hand_computed_statistics(three_seeds):
+    (table,) = build_tables(load_results([three_seeds]).entries)
+    dcmh = next(r for r in table.rows if r.method == "dcmh")
+    i2t, t2i = dcmh.cell(16, "i2t"), dcmh.cell(16, "t2i")
+    assert (i2t.mean, i2t.std, i2t.n) == (pytest.approx(0.6), pytest.approx(0.1), 3)
+    assert (t2i.mean, t2i.std, t2i.n) == (pytest.approx(0.3), pytest.approx(0.03 ** 0.5), 3)
+    ssah = next(r for r in table.rows if r.method == "ssah")
+    assert ssah.cell(16, "i2t").std is None and ssah.cell(16, "i2t").n == 1
+    assert table.best(16, "i2t") == pytest.approx(0.65) and table.best(16, "t2i") == pytest.approx(0.3)
+
+
+def test_other_protocol_or_data_version_gets_its_own_table(three_seeds):
+    write_result(three_seeds, make_result("dcmh", seed=3, i2t=0.9, protocol_version=2))
+    write_result(three_seeds, make_result("dcmh", seed=4, i2t=0.1, dataset_version="2:xyz"))
+    tables = build_tables(load_results([three_seeds]).entries)
+    assert len(tables) == 3
+    by_key = {(t.protocol_version, t.dataset_version): t for t in tables}
+    assert by_key[(1, "1:abc")].rows[0].cell(16, "i2t").n == 3  # the others did not leak in
+    assert by_key[(2, "1:abc")].rows[0].cell(16, "i2t").mean == pytest.approx(0.9)
+    assert by_key[(1, "2:xyz")].rows[0].cell(16, "i2t").mean == pytest.approx(0.1)
+
+
+def test_invalid_and_inconsistent_files_are_rejected_with_the_reason(tmp_path):
+    folder = tmp_path / "results"
+    good = make_result()
+    write_result(folder, good, "good.json")
+    write_result(folder, good, "copy-of-good.json")  # a duplicate: merged, not counted twice
+    edited = make_result(hyperparameters={"lr": 0.1})
+    edited["method"]["hyperparameters"]["lr"] = 10.0  # claims another configuration than it ran
+    write_result(folder, edited, "edited.json")
+    out_of_range = make_result(seed=7, i2t=0.5)
+    out_of_range["metrics"]["i2t"]["map"] = 1.3
+    write_result(folder, out_of_range, "range.json")
+    missing = make_result(seed=8)
+    del missing["metrics"]
+    write_result(folder, missing, "missing.json")
+    ragged = make_result(seed=9)
+    ragged["metrics"]["t2i"]["precision_at"]["value"].pop()
+    ragged["run_id"] = compute_run_id(definition_of_result(ragged))
+    write_result(folder, ragged, "ragged.json")
+    (folder / "broken.json").write_text("{not json")
+
+    report = load_results([folder])
+    reasons = {path.name: reason for path, reason in report.rejected}
+    assert len(report.entries) == 1 and report.merged == 1
+    assert "does not match the file's content" in reasons["edited.json"]
+    assert "metrics/i2t/map" in reasons["range.json"] and "1.3" in reasons["range.json"]
+    assert "'metrics' is a required property" in reasons["missing.json"]
+    assert "precision_at: k and value differ in length" in reasons["ragged.json"]
+    assert "not valid JSON" in reasons["broken.json"]
+
+
+def test_a_real_run_result_is_valid_and_its_run_id_recomputes(tmp_path):
+    outcome = run(RunRequest(method="ridge-codes", dataset="toy", bits=16, dataset_options={"size": 200,
+                             "vocabulary": 160}, results_dir=tmp_path, quiet=True, device="cpu"))
+    assert validate(outcome.result) is None
+    assert compute_run_id(definition_of_result(outcome.result)) == outcome.result["run_id"]
+
+
+def test_markdown_marks_the_best_per_column(three_seeds, tmp_path):
+    build_site([three_seeds], tmp_path / "site")
+    markdown = (tmp_path / "site" / "README.md").read_text()
+    dcmh_line = next(line for line in markdown.splitlines() if line.startswith("| dcmh"))
+    ssah_line = next(line for line in markdown.splitlines() if line.startswith("| ssah"))
+    assert "**0.6500 (n=1)**" in ssah_line and "| 0.6000 ± 0.1000 (n=3) |" in dcmh_line
+    assert "**0.3000 ± 0.1732 (n=3)**" in dcmh_line
+
+
+HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _hostile_results(folder: Path) -> Path:
+    write_result(folder, make_result(method=f'evil"{HOSTILE}', hyperparameters={"lr": HOSTILE},
+                                     command=f"cmhbench run </td>{HOSTILE}", description=HOSTILE))
+    write_result(folder, make_result(method="$\\alpha$ plain", dataset=f"toy{HOSTILE}", i2t=0.3))
+    return folder
+
+
+def test_hostile_content_is_escaped_everywhere(tmp_path):
+    site = tmp_path / "site"
+    build_site([_hostile_results(tmp_path / "results")], site, note=HOSTILE, title=f"board {HOSTILE}")
+    pages = list(site.rglob("*.html"))
+    assert len(pages) >= 5
+    for page in pages:
+        parser = _Tags()
+        parser.feed(page.read_text())
+        assert not [t for t, _ in parser.tags if t == "script"], page
+        assert not [a for _, attrs in parser.tags for a in attrs if a.startswith("on")], page
+        srcs = [attrs["src"] for tag, attrs in parser.tags if tag == "img"]
+        assert all("plots/" in src and src.endswith(".png") for src in srcs), (page, srcs)
+        assert "&lt;script&gt;" in page.read_text() or "methods" not in page.parts
+    readme = (site / "README.md").read_text()
+    assert "<script" not in readme and "<img" not in readme and "&lt;script&gt;" in readme
+    # every file the site wrote stays inside it (names come from slugs and run_ids, not raw strings)
+    assert all(p.resolve().is_relative_to(site.resolve()) for p in site.rglob("*"))
+
+
+def test_publish_commits_and_pushes_to_a_bare_repository(three_seeds, tmp_path):
+    bare = tmp_path / "pages.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    site = build_site([three_seeds], tmp_path / "site").out
+    first = publish_site(site, str(bare), "gh-pages")
+    assert first.committed and first.message.startswith("leaderboard: ")
+    files = subprocess.run(["git", "--git-dir", str(bare), "ls-tree", "-r", "--name-only", "gh-pages"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert "index.html" in files and "README.md" in files and sum(f.startswith("results/") for f in files) == 4
+    added_count = int(first.message.split(":")[1].split()[0])
+    assert added_count == len(files)
+
+    write_result(three_seeds, make_result("dcmh", bits=32, seed=0, i2t=0.7))
+    out = run_cli("leaderboard", "publish", str(three_seeds), "--to", str(bare))
+    assert out.returncode == 0, out.stderr
+    log = subprocess.run(["git", "--git-dir", str(bare), "log", "--format=%s", "gh-pages"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(log) == 2 and "1 file(s) added" not in log[0] and "added" in log[0]
+    # publishing the same site again changes nothing and commits nothing
+    again = publish_site(site, str(bare), "gh-pages")
+    assert not again.committed or again.message  # the index carries the build time, so it may differ
+
+
+def test_cli_build_and_show(three_seeds, tmp_path):
+    (three_seeds / "bad.json").write_text("[]")
+    out = run_cli("leaderboard", "build", str(three_seeds), "--out", str(tmp_path / "site"))
+    assert out.returncode == 0, out.stderr
+    assert "rejected" in out.stderr and "bad.json" in out.stderr
+    assert "4 runs in 1 table(s), 1 rejected" in out.stdout
+    shown = run_cli("leaderboard", "show", str(three_seeds))
+    assert "0.6000 ± 0.1000 (n=3)" in shown.stdout and "toy" in shown.stdout
+    strict = run_cli("leaderboard", "build", str(three_seeds), "--out", str(tmp_path / "s2"), "--strict")
+    assert strict.returncode == 1 and "bad.json" in strict.stderr and not (tmp_path / "s2").exists()
+
+
+# --- in a real browser ----------------------------------------------------------------------------
+def _chromium():
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not binary or not driver:
+        if __import__("os").environ.get("CMHBENCH_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required (CMHBENCH_REQUIRE_BROWSER is set)")
+        pytest.skip("needs Debian's chromium and chromium-driver (installed by .ci/run)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _chromium()
+    yield driver
+    driver.quit()
+
+
+def _check_page(browser, path: Path) -> None:
+    browser.get(path.resolve().as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+    assert all(loaded for _, loaded in images), images
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+    assert not errors, errors
+    assert browser.execute_script("return window.pwned === undefined && document.scripts.length === 0")
+    return images
+
+
+def test_site_in_a_real_browser(browser, three_seeds, tmp_path):
+    write_result(three_seeds, make_result("dcmh", bits=32, seed=0, i2t=0.55, t2i=0.45))
+    site = build_site([three_seeds], tmp_path / "site").out
+    _check_page(browser, site / "index.html")
+    cells = browser.execute_script(
+        "return Array.from(document.querySelectorAll('table.results tbody tr')).map(tr => "
+        "[tr.cells[0].innerText, Array.from(tr.querySelectorAll('td[data-mean]')).map(td => "
+        "[td.dataset.bits, td.dataset.direction, parseFloat(td.dataset.mean), parseInt(td.dataset.n)])])")
+    by_method = {label.split(" ")[0]: {(int(b), d): (m, n) for b, d, m, n in values} for label, values in cells}
+    # the expected values, computed here from the result files themselves
+    expected: dict[str, dict] = {}
+    for path in three_seeds.glob("*.json"):
+        r = json.loads(path.read_text())
+        for direction in ("i2t", "t2i"):
+            expected.setdefault(r["method"]["name"], {}).setdefault((r["bits"], direction), []).append(
+                r["metrics"][direction]["map"])
+    assert set(by_method) == set(expected)
+    for method, cells_expected in expected.items():
+        for key, values in cells_expected.items():
+            mean, n = by_method[method][key]
+            assert mean == pytest.approx(sum(values) / len(values), abs=1e-6) and n == len(values)
+
+    dataset_page = next((site / "datasets").glob("*.html"))
+    images = _check_page(browser, dataset_page)
+    assert len(images) == 1 + 2 * 2  # mAP vs bits, and PR + P@K for each of the two code lengths
+    best = browser.execute_script("return Array.from(document.querySelectorAll('td.best')).map(td => td.innerText)")
+    assert "0.6500 (n=1)" in best
+    method_page = next((site / "methods").glob("dcmh-*.html"))
+    _check_page(browser, method_page)
+    links = browser.execute_script("return Array.from(document.querySelectorAll('a.result-link')).map(a => a.href)")
+    assert len(links) == 4 and all(Path(link.removeprefix("file://")).is_file() for link in links)
+
+
+def test_hostile_site_in_a_real_browser(browser, tmp_path):
+    site = build_site([_hostile_results(tmp_path / "results")], tmp_path / "site", note=HOSTILE).out
+    _check_page(browser, site / "index.html")
+    assert HOSTILE in browser.find_element("css selector", "p.note").text  # shown as text, not run
+    for page in (site / "methods").glob("*.html"):
+        _check_page(browser, page)
