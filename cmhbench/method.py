@@ -52,6 +52,14 @@ class HashingMethod(ABC):
         self.hparams = dict(setup.hparams)
         self.device = setup.device
 
+    #: False for a configuration that only trains a reusable artifact (e.g. DAPH ``stage=proxies``):
+    #: the runner then encodes and scores nothing, writes no result file and reports the artifacts.
+    produces_codes: bool = True
+
+    def artifacts(self) -> dict[str, str]:
+        """Files this run saved for later runs to reuse (name -> path); recorded in the result."""
+        return {}
+
     @abstractmethod
     def fit(self, train: "SplitData", ctx: "TrainContext") -> None:
         """Train on the train split only. Loop over ``ctx.epochs(n)`` so that resume works."""

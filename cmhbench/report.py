@@ -27,6 +27,12 @@ def print_outcome(console: Console, outcome: Any) -> None:
     result = outcome.result
     title = (f"{result['method']['name']} on {result['dataset']['name']}, {result['bits']} bits, "
              f"seed {result['seed']}")
+    if outcome.path is None:
+        console.print(f"{title}: trained in {result['timings']['train_seconds']:.1f}s; this configuration "
+                      "produces no codes, so nothing was scored. Saved:")
+        for name, path in result["artifacts"].items():
+            console.print(f"  {name}: {path}", highlight=False)
+        return
     if outcome.skipped:
         console.print(f"[yellow]{title}: result exists, skipped[/yellow] ({outcome.path}; --force to rerun)")
     print_metrics(console, result["metrics"], title=title)

@@ -57,7 +57,7 @@ class RunRequest:
 
 @dataclass
 class RunOutcome:
-    path: Path
+    path: Path | None  # None for an artifact-only run (no codes, so no result file)
     result: dict[str, Any]
     skipped: bool
 
@@ -198,6 +198,14 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         method.fit(train, ctx)
     _sync(device)
     train_seconds = time.perf_counter() - started
+    if not method.produces_codes:
+        # an artifact-only run (e.g. DAPH stage 1): nothing to score, so no result file
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return RunOutcome(None, {"run_id": run_id, "method": {"name": method_spec.name, "hyperparameters": hparams},
+                                 "dataset": {"name": dataset.name}, "bits": int(request.bits),
+                                 "seed": int(request.seed), "artifacts": method.artifacts(),
+                                 "training": {"history": ctx.history}, "timings": {"train_seconds": train_seconds}},
+                          skipped=False)
 
     started = time.perf_counter()
     codes = {split: encode_split(method, SplitData(dataset, split, device), ctx) for split in ("query", "retrieval")}
@@ -229,6 +237,7 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         "encoders": encoders,
         "metrics": metrics,
         "training": {"history": ctx.history, "resumed_from": ctx.resumed_from, "precision": ctx.precision},
+        "artifacts": method.artifacts(),
         "timings": {"train_seconds": train_seconds, "encode_seconds": encode_seconds,
                     "evaluate_seconds": evaluate_seconds},
         "peak_memory": provenance.peak_memory(device),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import cache_home
 from cmhbench.runner import RunRequest, run
 from conftest import crash_after_checkpoints
@@ -126,15 +127,31 @@ SMALL = dict(method="daph", dataset="toy", bits=16, seed=0, device="cpu", quiet=
 
 def test_proxies_are_reused_and_recomputed_when_settings_change(tmp_path):
     before = set((cache_home() / "daph-proxies").glob("*.pt")) if (cache_home() / "daph-proxies").exists() else set()
-    first = run(RunRequest(**SMALL, results_dir=tmp_path / "a"))
+    # stage 1 only: the proxies are saved, nothing is scored, no result file is written
+    stage1 = run(RunRequest(**SMALL, hparams={"stage": "proxies"}, results_dir=tmp_path / "a"))
     created = set((cache_home() / "daph-proxies").glob("*.pt")) - before
-    assert len(created) == 1 and not any(h.get("reused") for h in first.result["training"]["history"])
-    # stage 2 alone, with other stage-2 settings: the saved proxies are reused
-    again = run(RunRequest(**SMALL, hparams={"stage": "hashing", "eta": "0.5"}, results_dir=tmp_path / "b"))
-    assert any(h.get("reused") for h in again.result["training"]["history"])
+    assert stage1.path is None and not list((tmp_path / "a").rglob("*.json"))
+    assert len(created) == 1 and stage1.result["artifacts"]["daph_proxies"] == str(created.pop())
+    assert [h["stage"] for h in stage1.result["training"]["history"]] == ["proxies", "proxies"]
+    # stage 2 alone, with other stage-2 settings: the saved proxies are reused, stage 2 trains
+    again = run(RunRequest(**SMALL, hparams={"stage": "hashing", "eta": "0.5"}, results_dir=tmp_path / "c"))
+    assert any(h.get("reused") for h in again.result["training"]["history"]) and again.path.exists()
     # a stage-1 setting changes: new proxies
-    run(RunRequest(**SMALL, hparams={"alpha": "0.3"}, results_dir=tmp_path / "c"))
+    run(RunRequest(**SMALL, hparams={"alpha": "0.3"}, results_dir=tmp_path / "d"))
     assert len(set((cache_home() / "daph-proxies").glob("*.pt")) - before) == 2
+    # stage 2 alone where no proxies exist for the settings: an error naming the way out
+    with pytest.raises(CmhbenchError, match="stage=hashing needs saved proxy codes.*stage=proxies"):
+        run(RunRequest(**SMALL, hparams={"stage": "hashing", "alpha": "0.4"}, results_dir=tmp_path / "e"))
+
+
+def test_joint_training_moves_proxies_and_hashing_together(tmp_path):
+    before = set((cache_home() / "daph-proxies").glob("*.pt")) if (cache_home() / "daph-proxies").exists() else set()
+    outcome = run(RunRequest(**SMALL, hparams={"stage": "joint"}, results_dir=tmp_path))
+    history = outcome.result["training"]["history"]
+    assert [h["stage"] for h in history] == ["joint"] * 2 and all("proxy_loss" in h for h in history)
+    assert all(math.isfinite(h["image_loss"]) and math.isfinite(h["text_loss"]) for h in history)
+    assert outcome.result["artifacts"] == {}  # moving proxies are not a reusable artifact
+    assert set((cache_home() / "daph-proxies").glob("*.pt")) == before
 
 
 def test_resume_mid_stage_gives_the_same_result(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ options; per-method hyper-parameters and per-dataset options are mappings::
     epochs: 5               # optional override of every method's schedule
     hparams: {dcmh: {lr_start: 1.0}}
     dataset_options: {toy: {size: 400}}
+    image_encoders: {toy: alexnet}   # per dataset: the image encoder (feature methods on pixels)
     results: results        # the results folder (shared by every machine of the sweep)
 
 Expanding a sweep fixes each job's run_id (the same hash `cmhbench run` uses), so a job whose
@@ -28,7 +29,7 @@ from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.runner import RunRequest, plan
 
 FILE_KEYS = {"name", "methods", "datasets", "bits", "seeds", "epochs", "preset", "hparams",
-             "dataset_options", "device", "precision", "results"}
+             "dataset_options", "image_encoders", "device", "precision", "results"}
 
 
 @dataclass
@@ -41,6 +42,7 @@ class SweepSpec:
     preset: str | None = None
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    image_encoders: dict[str, str] = field(default_factory=dict)
     device: str = "auto"
     precision: str = "auto"
     results: str = "results"
@@ -122,6 +124,14 @@ def _nested(value: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in value.items()}
 
 
+def _encoders(value: Any, where: str) -> dict[str, str]:
+    value = value or {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise CmhbenchError(f"{where}: key 'image_encoders' must map a dataset to an encoder name, "
+                            "e.g. image_encoders: {toy: alexnet}")
+    return {str(k): v for k, v in value.items()}
+
+
 def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
     unknown = set(content) - FILE_KEYS
     if unknown:
@@ -142,6 +152,7 @@ def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
         preset=content.get("preset"),
         hparams=_nested(content.get("hparams"), "hparams", where),
         dataset_options=_nested(content.get("dataset_options"), "dataset_options", where),
+        image_encoders=_encoders(content.get("image_encoders"), where),
         device=str(content.get("device", "auto")),
         precision=str(content.get("precision", "auto")),
         results=str(content.get("results", "results")),
@@ -159,9 +170,10 @@ def expand(spec: SweepSpec, registry: Registry | None = None) -> list[Job]:
     for name in spec.hparams:
         if name not in spec.methods:
             raise CmhbenchError(f"hparams given for method {name!r}, which is not in the sweep's methods")
-    for name in spec.dataset_options:
+    for name in [*spec.dataset_options, *spec.image_encoders]:
         if name not in spec.datasets:
-            raise CmhbenchError(f"dataset_options given for {name!r}, which is not in the sweep's datasets")
+            raise CmhbenchError(f"dataset_options or image_encoders given for {name!r}, which is not in "
+                                "the sweep's datasets")
     jobs: list[Job] = []
     for dataset in spec.datasets:
         protocol = registry.dataset(dataset).protocol
@@ -173,6 +185,7 @@ def expand(spec: SweepSpec, registry: Registry | None = None) -> list[Job]:
                         device=spec.device, precision=spec.precision,
                         hparams=dict(spec.hparams.get(method, {})), preset=spec.preset,
                         dataset_options=dict(spec.dataset_options.get(dataset, {})),
+                        image_encoder=spec.image_encoders.get(dataset),
                         results_dir=str(spec.results), quiet=True)
                     p = plan(request, registry)
                     fields = asdict(request)

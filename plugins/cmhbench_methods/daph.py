@@ -25,8 +25,15 @@ Proxies are an artifact: they are cached under ``$CMHBENCH_HOME/daph-proxies/`` 
 split, encoders, bits, seed and every stage-1 setting, and reused by any later run with the same
 key (``stage=hashing`` insists on them). Ablations: ``use_l1``, ``use_l2``, ``use_l3``, ``use_qtf``
 (stage 1), ``use_same``, ``use_class``, ``use_similar`` (stage 2), and ``label_only_class_codes``
-(class proxies learnt without any data term: no data awareness). Not implemented: the paper's joint
-training of both stages. Feature inputs (identity image encoder) get the text branches' structure
+(class proxies learnt without any data term: no data awareness).
+
+Run modes (``--set stage=...``): ``both`` (default: stage 1, or its cached proxies, then stage 2),
+``proxies`` (stage 1 only: trains and saves the proxy codes, scores nothing: proxy codes exist only
+for labelled training items), ``hashing`` (stage 2 from saved proxies; an error naming the missing
+file when there are none) and ``joint`` (the paper's joint-training ablation: one loop in which each
+epoch runs a proxy-network epoch while fewer than ``proxy_epochs`` have run, re-reads the proxy
+codes, then trains both hashing networks against these moving anchors; nothing is cached, since the
+proxies are not a fixed artifact). Feature inputs (identity image encoder) get the text branches' structure
 and are standardised on the training split.
 """
 
@@ -56,6 +63,7 @@ STAGE2 = {"epochs": 220, "batch_size": 128, "lr": 0.005, "eta": 1.0, "use_same":
 DEFAULTS = {**STAGE1, **STAGE2, "gamma": 20.0, "sigma": 0.2, "weight_decay": 1e-5, "stage": "both"}
 # Short-budget setting for the toy protocol (from scratch, ~10 epochs): larger steps, same losses.
 QUICK = {"proxy_lr": 0.01, "class_lr": 0.01, "lr": 0.05, "batch_size": 32}
+STAGES = ("both", "proxies", "hashing", "joint")
 _STAGE1_KEYS = sorted(STAGE1) + ["gamma", "sigma", "weight_decay"]
 
 
@@ -106,8 +114,10 @@ class DAPH(TwoNetworkCodes, HashingMethod):
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
         hp, bits, c, device = self.hparams, setup.bits, setup.num_labels, setup.device
-        if hp["stage"] not in ("both", "hashing"):
-            raise CmhbenchError(f"--set stage={hp['stage']}: expected 'both' or 'hashing' (stage 2 from saved proxies)")
+        if hp["stage"] not in STAGES:
+            raise CmhbenchError(f"--set stage={hp['stage']}: expected one of {', '.join(STAGES)} "
+                                "(both stages, stage 1 only, stage 2 from saved proxies, joint training)")
+        self.produces_codes = hp["stage"] != "proxies"
         feature_image = is_feature_encoder(setup.image_encoder)
         self.normalise = InputNormaliser(device, feature_image, setup.text_kind == "features")
         image_dim, text_dim = setup.image_encoder.out_dim, setup.text_encoder.out_dim
@@ -145,28 +155,46 @@ class DAPH(TwoNetworkCodes, HashingMethod):
     def proxy_cache_path(self, epochs: int):
         return cache_home() / "daph-proxies" / f"{self.proxy_cache_key(epochs)}.pt"
 
+    def artifacts(self) -> dict[str, str]:
+        if self.hparams["stage"] == "joint":
+            return {}
+        return {"daph_proxies": str(self.proxy_cache_path(self._proxy_epochs))}
+
     def fit(self, train, ctx) -> None:
         hp = self.hparams
         self.normalise.fit(train)
-        proxy_epochs = ctx.num_epochs(int(hp["proxy_epochs"]))
-        cache = self.proxy_cache_path(proxy_epochs)
+        self._proxy_epochs = ctx.num_epochs(int(hp["proxy_epochs"]))
+        if hp["stage"] == "joint":
+            self._fit_jointly(train, ctx)
+            return
+        cache = self.proxy_cache_path(self._proxy_epochs)
         if self.proxies is None and cache.exists():
             self.proxies = {k: v.to(self.device) for k, v in torch.load(cache, map_location="cpu").items()}
             ctx.log("proxies", 0, reused=1.0)
         if self.proxies is None:
             if hp["stage"] == "hashing":
                 raise CmhbenchError(f"--set stage=hashing needs saved proxy codes for these settings ({cache}); "
-                                    "run with stage=both first")
-            for epoch in ctx.epochs(proxy_epochs, stage="proxies"):
+                                    "run with stage=both or stage=proxies first")
+            for epoch in ctx.epochs(self._proxy_epochs, stage="proxies"):
                 ctx.log("proxies", epoch, loss=self._proxy_epoch(train, ctx))
             self.proxies = self._read_proxies(train)
             with atomic_path(cache) as tmp:
                 torch.save({k: v.cpu() for k, v in self.proxies.items()}, tmp)
             ctx.save_checkpoint()
+        if hp["stage"] == "proxies":
+            return
         for epoch in ctx.epochs(ctx.num_epochs(int(hp["epochs"])), stage="hashing"):
             image_loss = self._hash_epoch(train, ctx, "image")
             text_loss = self._hash_epoch(train, ctx, "text")
             ctx.log("hashing", epoch, image_loss=image_loss, text_loss=text_loss)
+
+    def _fit_jointly(self, train, ctx) -> None:
+        for epoch in ctx.epochs(ctx.num_epochs(int(self.hparams["epochs"])), stage="joint"):
+            losses = {"proxy_loss": self._proxy_epoch(train, ctx)} if epoch < self._proxy_epochs else {}
+            self.proxies = self._read_proxies(train)
+            losses["image_loss"] = self._hash_epoch(train, ctx, "image")
+            losses["text_loss"] = self._hash_epoch(train, ctx, "text")
+            ctx.log("joint", epoch, **losses)
 
     def _proxy_epoch(self, train, ctx) -> float:
         hp = self.hparams

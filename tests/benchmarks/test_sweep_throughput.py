@@ -28,7 +28,9 @@ def _tiny_sweep(folder) -> SweepSpec:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sweep_of_eight_tiny_jobs(benchmark, tmp_path, workers):
-    launch(_tiny_sweep(tmp_path), "local")  # generate the toy data once, outside the timing
+    from cmhbench_datasets.toy import open_toy
+
+    open_toy({"size": 200, "vocabulary": 160})  # generate the data once, outside the timing
 
     def sweep():
         summary = launch(_tiny_sweep(tmp_path), "local-gpus", workers=workers)
