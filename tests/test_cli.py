@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from conftest import run_cli
@@ -31,12 +33,26 @@ TINY = ["--dataset-opt", "size=100", "--epochs", "1", "--bits", "8", "--quiet", 
      "image weights file /no/such/file.pth does not exist"),
     (["run", "--method", "dcmh", "--dataset", "toy", "--device", "tpu", *TINY[:-2]], "--device 'tpu'"),
 ])
-def test_bad_input_is_one_clear_line(tmp_path, args, message):
-    result = run_cli(*args, "--results", str(tmp_path / "results"), env={"COLUMNS": "300"})
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    assert message in " ".join(result.stderr.split())
+def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
+    """In process (the entry point `main`, as the console script calls it) to spare a torch import
+    per case; `test_bad_input_through_the_console_script` covers the real subprocess."""
+    from cmhbench.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["cmhbench", *args, "--results", str(tmp_path / "results")])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 1, stderr
+    assert "Traceback" not in stderr
+    assert message in " ".join(stderr.split())
     assert not list(tmp_path.rglob("*.json")), "no result file may be written"
+
+
+def test_bad_input_through_the_console_script(tmp_path):
+    result = run_cli("run", "--method", "dcmhh", "--dataset", "toy", "--results", str(tmp_path), env={"COLUMNS": "300"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: unknown method 'dcmhh'; did you mean 'dcmh'? (known: ")
 
 
 def test_corrupt_cached_dataset_is_reported(tmp_path):
