@@ -54,39 +54,36 @@ def test_unprepared_run_tells_the_prepare_command(tmp_path):
     assert result.returncode == 1 and "cmhbench data prepare wiki --source PATH" in result.stderr
 
 
+def _run_on_wiki(method: str, bits: int, epochs: int, home, results) -> dict:
+    """One quick-preset CPU run through the CLI on the prepared Wikipedia data; its result record."""
+    result = run_cli("run", "--method", method, "--dataset", "wiki", "--bits", str(bits), "--seeds", "0",
+                     "--preset", "quick", "--epochs", str(epochs), "--device", "cpu", "--quiet",
+                     "--results", str(results), env={"CMHBENCH_HOME": str(home), "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    record = json.loads(next(results.rglob("*.json")).read_text())
+    assert record["encoders"]["image"]["name"] == "identity"
+    return record["metrics"]
+
+
 def test_dcmh_on_wikipedia_reaches_the_linear_baselines(wiki_home, tmp_path):
     """Supervised linear models score 0.22-0.26 both ways here (../shared/data/README.md)."""
-    result = run_cli("run", "--method", "dcmh", "--dataset", "wiki", "--bits", "32", "--seeds", "0",
-                     "--preset", "quick", "--epochs", "30", "--device", "cpu", "--quiet",
-                     "--results", str(tmp_path), env={"CMHBENCH_HOME": str(wiki_home), "COLUMNS": "200"})
-    assert result.returncode == 0, result.stderr
-    record = json.loads(next(tmp_path.rglob("*.json")).read_text())
-    assert record["encoders"]["image"]["name"] == "identity"
+    metrics = _run_on_wiki("dcmh", 32, 30, wiki_home, tmp_path)
     # measured: i2t 0.287, t2i 0.607
-    assert record["metrics"]["i2t"]["map"] >= 0.25
-    assert record["metrics"]["t2i"]["map"] >= 0.26
+    assert metrics["i2t"]["map"] >= 0.25
+    assert metrics["t2i"]["map"] >= 0.26
 
 
 def test_ssah_on_wikipedia_does_not_collapse(wiki_home, tmp_path):
     """With the paper's adversarial gradient SSAH's codes collapse here to one value (mAP 0.111, the
     relevance rate); the official code's inert adversary (the default) learns."""
-    result = run_cli("run", "--method", "ssah", "--dataset", "wiki", "--bits", "16", "--seeds", "0",
-                     "--preset", "quick", "--epochs", "2", "--device", "cpu", "--quiet",
-                     "--results", str(tmp_path), env={"CMHBENCH_HOME": str(wiki_home), "COLUMNS": "200"})
-    assert result.returncode == 0, result.stderr
-    record = json.loads(next(tmp_path.rglob("*.json")).read_text())
-    assert record["encoders"]["image"]["name"] == "identity"
+    metrics = _run_on_wiki("ssah", 16, 2, wiki_home, tmp_path)
     # measured (2 epochs, 16 bits): i2t 0.127, t2i 0.135; with adversarial=paper t2i stays at 0.111
     # (every image code equal). At 32 bits after 10 epochs: i2t 0.208, t2i 0.166 (the slow test).
-    assert record["metrics"]["i2t"]["map"] > 0.12
-    assert record["metrics"]["t2i"]["map"] > 0.12
+    assert metrics["i2t"]["map"] > 0.12
+    assert metrics["t2i"]["map"] > 0.12
 
 
 @pytest.mark.slow
 def test_ssah_on_wikipedia_ten_epochs(wiki_home, tmp_path):
-    result = run_cli("run", "--method", "ssah", "--dataset", "wiki", "--bits", "32", "--seeds", "0",
-                     "--preset", "quick", "--epochs", "10", "--device", "cpu", "--quiet",
-                     "--results", str(tmp_path), env={"CMHBENCH_HOME": str(wiki_home), "COLUMNS": "200"})
-    assert result.returncode == 0, result.stderr
-    record = json.loads(next(tmp_path.rglob("*.json")).read_text())
-    assert record["metrics"]["i2t"]["map"] > 0.18 and record["metrics"]["t2i"]["map"] > 0.15
+    metrics = _run_on_wiki("ssah", 32, 10, wiki_home, tmp_path)
+    assert metrics["i2t"]["map"] > 0.18 and metrics["t2i"]["map"] > 0.15
