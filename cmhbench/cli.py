@@ -222,8 +222,11 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
     def report(outcome) -> None:
         if outcome.status == "ran":
             console.print(f"[green]done[/green] {outcome.label} in {outcome.seconds:.1f}s")
-        else:
+        elif outcome.status == "failed":
             console.print(f"[red]failed[/red] {outcome.label}:\n{outcome.error}", highlight=False)
+        elif outcome.status == "done":
+            console.print(f"[dim]exists[/dim] {outcome.label} (result found, skipped)")
+        # running-elsewhere: another process holds it; the worker waits for it at the end
 
     summary = launch(spec, executor, workers=workers, cluster=cluster, on_plan=on_plan, report=report)
     console.print(f"ran {summary.count('ran')}, already done {summary.count('done', 'done-elsewhere')}, "

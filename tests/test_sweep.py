@@ -102,6 +102,7 @@ def test_workers_run_everything_skip_done_and_isolate_a_failure(tmp_path):
 
     again = run_cli("sweep", str(sweep), "--executor", "local", "--name", "grid")
     assert "ran 0, already done 2" in again.stdout and again.returncode == 1
+    assert again.stdout.count("exists ") == 2 and again.stdout.count("failed dcmh/") == 2
     assert not list(results.rglob("*.partial"))
 
 
