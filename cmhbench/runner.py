@@ -229,7 +229,8 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
             "hyperparameters": hparams,
             "preset": preset,
         },
-        "dataset": {**dataset.describe(), "options": dict(request.dataset_options)},
+        # the dataset as planned (the run's identity), not the frozen-feature view trained on
+        "dataset": {**p.dataset.describe(), "options": dict(request.dataset_options)},
         "protocol": dataset_spec.protocol.as_dict(),
         "bits": int(request.bits),
         "seed": int(request.seed),

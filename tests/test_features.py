@@ -34,6 +34,10 @@ def test_features_are_extracted_once_and_reused(tmp_path):
     second = run(RunRequest(**request, results_dir=tmp_path / "b"))
     assert cached[0].stat().st_mtime_ns == stamp  # reused, not rewritten
     assert second.result["metrics"] == first.result["metrics"]
+    # the result describes the dataset as planned, so its run_id recomputes (the leaderboard checks)
+    from cmhbench.leaderboard.load import validate
+
+    assert validate(first.result) is None
 
 
 def test_key_changes_with_encoder_weights_and_dataset(tmp_path):
