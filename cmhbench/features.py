@@ -4,7 +4,9 @@ Shallow methods learn on fixed feature vectors. For a dataset of pixels, the ima
 over every item in inference mode, batched on the device, and its features are written in blocks to
 ``$CMHBENCH_HOME/features/DATASET-KEY.h5`` atomically (a half-written file is never visible under
 the final name). KEY hashes the dataset's name, version and source digests and the encoder's name
-and weights (the file's sha256 for local weights), so any change of these makes a new file.
+and weights (the file's sha256 for local weights), so any change of these makes a new file. An
+encoder with ``weights=none`` is a random network, different for every run seed: its key includes
+the seed (pretrained weights do not depend on it).
 """
 
 from __future__ import annotations
@@ -29,19 +31,23 @@ _BATCH = 256
 _IN_MEMORY_BYTES = 2 * 1024**3
 
 
-def feature_key(dataset: Dataset, encoder: str, weights: str) -> str:
+def feature_key(dataset: Dataset, encoder: str, weights: str, init_seed: int = 0) -> str:
     weights_id = weights
     if weights not in ("none", "imagenet", "") and Path(weights).expanduser().is_file():
         weights_id = "sha256:" + sha256_file(Path(weights).expanduser())
+    if weights in ("none", ""):
+        weights_id = f"random-init-seed-{init_seed}"
     identity = {"format": FORMAT_VERSION, "dataset": dataset.name, "version": dataset.version,
                 "sources": dataset.source_sha256, "encoder": encoder, "weights": weights_id}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: Encoder,
-                    device: torch.device, quiet: bool = False) -> Path:
-    """Path of the cached features, extracting them first when they are not there."""
-    path = cache_home() / "features" / f"{dataset.name}-{encoder_name}-{feature_key(dataset, encoder_name, weights)}.h5"
+                    device: torch.device, quiet: bool = False, init_seed: int = 0) -> Path:
+    """Path of the cached features, extracting them first when they are not there. ``init_seed`` is
+    the seed the (randomly initialised, for weights=none) encoder was created under."""
+    key = feature_key(dataset, encoder_name, weights, init_seed)
+    path = cache_home() / "features" / f"{dataset.name}-{encoder_name}-{key}.h5"
     if path.exists():
         return path
     encoder = encoder.to(device).eval()

@@ -172,7 +172,7 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     if encoders["image"].get("frozen"):
         # shallow methods: the encoder runs once, its features are cached and learnt on
         cache = cached_features(dataset, encoders["image"]["name"], encoders["image"]["weights"],
-                                image_encoder, device, quiet=request.quiet)
+                                image_encoder, device, quiet=request.quiet, init_seed=int(request.seed))
         dataset = with_features(dataset, cache)
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
         seed_everything(request.seed)

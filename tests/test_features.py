@@ -46,6 +46,9 @@ def test_key_changes_with_encoder_weights_and_dataset(tmp_path):
     assert feature_key(dataset, "vgg19", "none") != base
     assert feature_key(dataset, "alexnet", "imagenet") != base
     assert feature_key(dataclasses.replace(dataset, version="other"), "alexnet", "none") != base
+    # a randomly initialised encoder differs per run seed; pretrained weights do not
+    assert feature_key(dataset, "alexnet", "none", init_seed=1) != base
+    assert feature_key(dataset, "alexnet", "imagenet", init_seed=1) == feature_key(dataset, "alexnet", "imagenet")
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"one")
     first = feature_key(dataset, "alexnet", str(weights))
