@@ -7,4 +7,4 @@ for sweep in leaderboard/sweeps/*.yaml; do
     cmhbench sweep "$sweep" --device "${DEVICE:-auto}" --executor "${EXECUTOR:-local}" || true
 done
 cmhbench leaderboard build leaderboard/results --out leaderboard/site --title "cmhbench leaderboard" \
-    --note "${NOTE:-CPU budget (2-core CPU, no GPU): toy under its protocol (10 epochs per stage, quick presets); Wikipedia deep methods at 10 epochs with quick presets and one seed, far below their published schedules (DCMH 500, SSAH 500, DAPH 80+220 epochs). Shallow methods run to convergence.}"
+    --note "${NOTE:-CPU budget (2-core CPU, no GPU): toy under its protocol (10 epochs per stage, quick presets; deep methods one seed); Wikipedia deep methods at 10 epochs with quick presets, one seed, 32 bits, far below their published schedules (DCMH 500, SSAH 500, DAPH 80+220 epochs). Shallow methods run to convergence.}"
