@@ -203,15 +203,12 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
     overrides = {"methods": methods, "datasets": datasets, "bits": bits, "seeds": seeds, "epochs": epochs,
                  "preset": preset, "device": device, "results": results_dir, "name": name}
     content.update({k: v for k, v in overrides.items() if v is not None})
-    if dataset_opts:
-        options = _assignments("--dataset-opt", dataset_opts)
-        names = content.get("datasets") or []
-        names = names.split(",") if isinstance(names, str) else names
-        content["dataset_options"] = {d.strip(): {**content.get("dataset_options", {}).get(d.strip(), {}), **options}
-                                      for d in names}
     if "methods" not in content or "datasets" not in content:
         raise CmhbenchError("cmhbench sweep: give --methods and --datasets, or a sweep file")
     spec = spec_from_mapping(content, "cmhbench sweep")
+    options = _assignments("--dataset-opt", dataset_opts)
+    for name in spec.datasets if options else ():  # --dataset-opt applies to every dataset of the sweep
+        spec.dataset_options[name] = {**spec.dataset_options.get(name, {}), **options}
     cluster = ClusterOptions(partition=partition, time_min=time_min, gpus_per_job=gpus_per_job,
                              cpus_per_job=cpus_per_job, mem_gb=mem_gb, max_parallel=max_parallel,
                              wait=not no_wait)
@@ -294,26 +291,23 @@ def leaderboard_build(results, out, title, note, strict) -> None:
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 def leaderboard_show(results) -> None:
     """Print the leaderboard tables of RESULTS in the terminal."""
-    from cmhbench.leaderboard.aggregate import build_tables, format_stat
+    from rich.markup import escape
+
+    from cmhbench.leaderboard.aggregate import build_tables
     from cmhbench.leaderboard.load import load_results
 
     report = load_results(results)
     _print_rejections(report)
     for table in build_tables(report.entries):
-        grid = Table(title=table.title, title_justify="left")
+        grid = Table(title=escape(table.title), title_justify="left")
         grid.add_column("method (image / text encoder)")
-        for b in table.bits:
-            for d in table.directions:
-                grid.add_column(f"{b}b {d}", justify="right")
+        for b, d in table.columns:
+            grid.add_column(f"{b}b {d}", justify="right")
         for row in table.rows:
-            cells = []
-            for b in table.bits:
-                for d in table.directions:
-                    stat = row.cell(b, d)
-                    text = format_stat(stat)
-                    cells.append(f"[bold green]{text}[/]" if stat and stat.mean == table.best(b, d) else text)
-            grid.add_row(row.label, *cells)
-        console.print(grid, markup=True, highlight=False)
+            # names come from result files: escaped, so that "[...]" is never read as rich markup
+            grid.add_row(escape(row.label), *(f"[bold green]{c.text}[/]" if c.best else c.text
+                                              for c in table.cells(row)))
+        console.print(grid, highlight=False)
 
 
 @leaderboard.command("publish")

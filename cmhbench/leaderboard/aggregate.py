@@ -13,6 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cmhbench.leaderboard.load import Entry
@@ -79,9 +80,41 @@ class Table:
     def slug(self) -> str:
         return slug(f"{self.dataset}-{self.protocol}-v{self.protocol_version}-{self.dataset_version}")
 
+    @property
+    def columns(self) -> list[tuple[int, str]]:
+        return [(bits, direction) for bits in self.bits for direction in self.directions]
+
+    @cached_property
+    def _best(self) -> dict[tuple[int, str], float]:
+        best: dict[tuple[int, str], float] = {}
+        for bits, direction in self.columns:
+            means = [s.mean for row in self.rows if (s := row.cell(bits, direction))]
+            if means:
+                best[bits, direction] = max(means)
+        return best
+
     def best(self, bits: int, direction: str) -> float | None:
-        means = [s.mean for row in self.rows if (s := row.cell(bits, direction))]
-        return max(means) if means else None
+        return self._best.get((bits, direction))
+
+    def cells(self, row: Row) -> list["Cell"]:
+        """One row's cells in column order, each with its statistic and whether it is the best."""
+        out = []
+        for bits, direction in self.columns:
+            stat = row.cell(bits, direction)
+            out.append(Cell(bits, direction, stat, stat is not None and stat.mean == self.best(bits, direction)))
+        return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    bits: int
+    direction: str
+    stat: Stat | None
+    best: bool
+
+    @property
+    def text(self) -> str:
+        return format_stat(self.stat)
 
 
 def slug(text: str) -> str:

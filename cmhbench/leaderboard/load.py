@@ -27,6 +27,13 @@ def result_schema() -> dict[str, Any]:
     return json.loads(resources.files("cmhbench.results").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(result_schema())  # built once, not per file
+
+
 @dataclass
 class Entry:
     path: Path
@@ -63,10 +70,7 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def validate(result: Any) -> str | None:
     """The reason a parsed result file is not acceptable, or None."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(result_schema())
-    error = next(iter(sorted(validator.iter_errors(result), key=lambda e: list(e.absolute_path))), None)
+    error = next(iter(sorted(_validator().iter_errors(result), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
         return f"schema: {where}: {error.message[:200]}"

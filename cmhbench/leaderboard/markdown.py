@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cmhbench.leaderboard.aggregate import Table, format_stat
+from cmhbench.leaderboard.aggregate import Table
 
 
 def escape_cell(text: str) -> str:
@@ -13,19 +13,12 @@ def escape_cell(text: str) -> str:
 
 
 def table_markdown(table: Table) -> str:
-    header = ["method (image / text encoder)"] + [f"{b} bits {d}" for b in table.bits for d in table.directions]
+    header = ["method (image / text encoder)"] + [f"{b} bits {d}" for b, d in table.columns]
     lines = [f"### {escape_cell(table.title)}", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        cells = [escape_cell(row.label)]
-        for bits in table.bits:
-            for direction in table.directions:
-                stat = row.cell(bits, direction)
-                text = format_stat(stat)
-                if stat is not None and stat.mean == table.best(bits, direction):
-                    text = f"**{text}**"
-                cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
+        cells = [f"**{c.text}**" if c.best else c.text for c in table.cells(row)]
+        lines.append("| " + " | ".join([escape_cell(row.label), *cells]) + " |")
     return "\n".join(lines)
 
 

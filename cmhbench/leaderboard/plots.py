@@ -8,8 +8,6 @@ from pathlib import Path
 
 from cmhbench.leaderboard.aggregate import Table
 
-# legends carry user-supplied method names: matplotlib would treat $...$ as mathtext
-_MATHTEXT = {"$": r"\$"}
 
 
 @dataclass
@@ -19,7 +17,8 @@ class Plot:
 
 
 def _safe(text: str) -> str:
-    return "".join(_MATHTEXT.get(c, c) for c in text)
+    """Legends carry user-supplied method names: matplotlib would read $...$ as mathtext."""
+    return text.replace("$", r"\$")
 
 
 def _figure(directions: list[str]):

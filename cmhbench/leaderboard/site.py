@@ -21,7 +21,7 @@ import jinja2
 
 import cmhbench
 from cmhbench.errors import CmhbenchError
-from cmhbench.leaderboard.aggregate import Row, Table, build_tables, format_stat, slug
+from cmhbench.leaderboard.aggregate import Row, Table, build_tables, slug
 from cmhbench.leaderboard.load import LoadReport, load_results
 from cmhbench.leaderboard.markdown import leaderboard_markdown
 from cmhbench.leaderboard.plots import draw_table_plots
@@ -38,9 +38,8 @@ class BuildReport:
 
 def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("cmhbench.leaderboard").joinpath("templates")))
-    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.ChainableUndefined,
-                             trim_blocks=False)
-    env.globals.update(fmt=format_stat, method_slug=slug,
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.ChainableUndefined)
+    env.globals.update(method_slug=slug,
                        row_anchor=lambda table, row: slug(f"{table.slug}/{row.key}"))
     return env
 

@@ -21,12 +21,12 @@ import subprocess
 import sys
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.sweep.jobs import JobOutcome, work_through, execute_job
+from cmhbench.sweep.jobs import JobOutcome, execute_job, work_through
 from cmhbench.sweep.manifest import sweeps_dir
 from cmhbench.sweep.spec import Job
 
@@ -49,7 +49,6 @@ class ClusterOptions:
     mem_gb: float | None = None
     max_parallel: int = 16
     wait: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def new_attempt() -> str:
@@ -174,7 +173,6 @@ def _run_submitit(jobs: list[Job], manifest: Path, attempt: str, executor: str,
         parameters["cpus_per_task"] = cluster.cpus_per_job
     if cluster.mem_gb:
         parameters["mem_gb"] = cluster.mem_gb
-    parameters.update(cluster.extra)
     backend.update_parameters(**parameters)
     pending = [job for job in jobs if not Path(job.result_path).exists()]
     outcomes = {job.run_id: JobOutcome(job.run_id, job.label, "done") for job in jobs}

@@ -29,6 +29,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from cmhbench.fsutil import write_json_atomic
+from cmhbench.results.provenance import utc_now
 from cmhbench.sweep.spec import Job
 
 ERROR_TAIL_LINES = 25
@@ -38,7 +39,7 @@ ERROR_TAIL_LINES = 25
 class JobOutcome:
     run_id: str
     label: str
-    status: str  # "ran", "done" (result existed), "running-elsewhere", "failed"
+    status: str  # "ran", "done" (result existed), "running-elsewhere", "done-elsewhere", "failed"
     seconds: float = 0.0
     error: str | None = None
 
@@ -65,6 +66,13 @@ def read_state(results: str | Path, run_id: str) -> dict[str, Any] | None:
         return json.loads(state_path(results, run_id).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def _write_state(job: Job, attempt: str, state: str, **details: Any) -> None:
+    """The job's state file: who (host, pid), when, in which attempt, and any details."""
+    write_json_atomic(state_path(job.request["results_dir"], job.run_id), {
+        "state": state, "label": job.label, "host": socket.gethostname(), "pid": os.getpid(),
+        "since_utc": utc_now(), "attempt": attempt, **details})
 
 
 def is_locked(results: str | Path, run_id: str) -> bool:
@@ -99,9 +107,7 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
         previous = read_state(results, job.run_id)
         if previous and previous.get("state") == "failed" and previous.get("attempt") == attempt:
             return JobOutcome(job.run_id, job.label, "failed", error=previous.get("error"))
-        write_json_atomic(state_path(results, job.run_id), {
-            "state": "running", "label": job.label, "host": socket.gethostname(), "pid": os.getpid(),
-            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attempt": attempt})
+        _write_state(job, attempt, "running")
         started = time.perf_counter()
         try:
             from cmhbench.runner import run
@@ -109,10 +115,7 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
             run(job.run_request())
         except Exception:
             error = "".join(traceback.format_exc().splitlines(keepends=True)[-ERROR_TAIL_LINES:])
-            write_json_atomic(state_path(results, job.run_id), {
-                "state": "failed", "label": job.label, "host": socket.gethostname(), "pid": os.getpid(),
-                "failed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attempt": attempt,
-                "error": error})
+            _write_state(job, attempt, "failed", error=error)
             return JobOutcome(job.run_id, job.label, "failed", time.perf_counter() - started, error)
         state_path(results, job.run_id).unlink(missing_ok=True)
         return JobOutcome(job.run_id, job.label, "ran", time.perf_counter() - started)
@@ -133,10 +136,9 @@ def work_through(jobs: list[Job], attempt: str, *, offset: int = 0, report=None)
     for job in order:
         if outcomes[job.run_id].status == "running-elsewhere":
             outcome = execute_job(job, attempt, wait=True)
-            if outcome.status != "done":  # "done" means the other holder finished it: nothing to say
-                outcomes[job.run_id] = outcome
-                if report:
-                    report(outcome)
-            else:
-                outcomes[job.run_id] = JobOutcome(job.run_id, job.label, "done-elsewhere")
+            if outcome.status == "done":  # the holder finished it
+                outcome = JobOutcome(job.run_id, job.label, "done-elsewhere")
+            outcomes[job.run_id] = outcome
+            if report:
+                report(outcome)
     return [outcomes[job.run_id] for job in jobs]

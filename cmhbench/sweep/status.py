@@ -41,7 +41,7 @@ def job_status(job: Job) -> JobStatus:
         where = f"{state.get('host', '?')} pid {state.get('pid', '?')}"
         return JobStatus(job, "running", f"{where}{_describe(progress)}")
     if state.get("state") == "failed":
-        return JobStatus(job, "failed", f"{state.get('host', '?')} at {state.get('failed_utc', '?')}",
+        return JobStatus(job, "failed", f"{state.get('host', '?')} at {state.get('since_utc', '?')}",
                          state.get("error"))
     if progress or state.get("state") == "running":
         return JobStatus(job, "interrupted", f"resumes{_describe(progress) or ' from the start'}")

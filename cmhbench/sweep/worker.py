@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,10 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     def emit(outcome) -> None:
         print(json.dumps(outcome.as_dict()), flush=True)
 
-    for outcome in work_through(jobs, args.attempt, offset=args.offset, report=emit):
-        if outcome.status in ("done", "done-elsewhere"):
-            emit(outcome)
-    sys.exit(0)
+    work_through(jobs, args.attempt, offset=args.offset, report=emit)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import atomic_path, write_json_atomic
+from cmhbench.results.provenance import utc_now
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PROGRESS_NAME = "progress.json"  # a small readable copy of the progress, for `cmhbench status`
@@ -137,7 +137,7 @@ class TrainContext:
             torch.save(state, tmp)
         write_json_atomic(self.checkpoint_dir / PROGRESS_NAME, {
             "progress": dict(self.progress_by_stage),
-            "saved_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            "saved_utc": utc_now()})
 
     def _capture_rng(self) -> dict[str, Any]:
         rng = {

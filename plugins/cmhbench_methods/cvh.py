@@ -17,14 +17,11 @@ from __future__ import annotations
 import torch
 
 from cmhbench.specs import Citation, MethodSpec
-from cmhbench_methods.linalg import covariance, generalized_eigh, informative, ridge
+from cmhbench_methods.linalg import (cholesky_factors, covariance, generalized_eigh, informative,
+                                     leading_pairs, regularised)
 from cmhbench_methods.shallow import LinearHashing
 
 DEFAULTS = {"regularisation": 1e-4, "form": "paper"}
-
-
-def regularised(matrix: torch.Tensor, relative: float) -> torch.Tensor:
-    return ridge(matrix, relative * float(torch.diagonal(matrix).mean()) + 1e-12)
 
 
 def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: float = 1e-4,
@@ -33,15 +30,14 @@ def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: f
     cxx = regularised(covariance(x), relative_reg)
     cyy = regularised(covariance(y), relative_reg)
     cxy = covariance(x, y)
+    if bits > cxx.shape[0]:
+        raise ValueError(f"{bits} bits exceed the image feature width {cxx.shape[0]}")
     if form == "paper":
-        inner = torch.linalg.solve(cyy, cxy.T)          # C_yy⁻¹ C_yx
-    elif form == "copied":
-        inner = cyy @ cxy.T
-    else:
+        return leading_pairs(cxy, *cholesky_factors(cxx, cyy), bits)
+    if form != "copied":
         raise ValueError(f"form={form!r}: expected 'paper' or 'copied'")
-    values, vectors = generalized_eigh(cxy @ inner, cxx)
-    if bits > vectors.shape[1]:
-        raise ValueError(f"{bits} bits exceed the image feature width {vectors.shape[1]}")
+    # C_xy C_yy C_yx: not of the paired form, so a full generalized eigendecomposition
+    values, vectors = generalized_eigh(cxy @ cyy @ cxy.T, cxx)
     a, mu = vectors[:, :bits], values[:bits]
     b = torch.linalg.solve(cyy, cxy.T @ a) / mu.clamp(min=1e-12).sqrt()
     keep = informative(mu).to(a.dtype)

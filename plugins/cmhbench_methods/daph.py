@@ -144,6 +144,7 @@ class DAPH(TwoNetworkCodes, HashingMethod):
         self.hash_opts = {m: torch.optim.SGD(net.parameters(), lr=float(hp["lr"]), weight_decay=wd)
                           for m, net in (("image", self.image_net), ("text", self.text_net))}
         self.proxies: dict[str, torch.Tensor] | None = None
+        self._proxy_epochs = int(hp["proxy_epochs"])  # fit() applies the run's epoch override
 
     # --- proxies: stage 1 and its cached artifact ---------------------------------------------
     def proxy_cache_key(self, epochs: int) -> str:

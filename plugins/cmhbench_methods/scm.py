@@ -18,8 +18,7 @@ from __future__ import annotations
 import torch
 
 from cmhbench.specs import Citation, MethodSpec
-from cmhbench_methods.cvh import regularised
-from cmhbench_methods.linalg import covariance, informative
+from cmhbench_methods.linalg import cholesky_factors, covariance, leading_pairs, regularised
 from cmhbench_methods.shallow import LinearHashing
 
 DEFAULTS = {"regularisation": 1e-4}
@@ -31,39 +30,13 @@ def semantic_cross_covariance(x: torch.Tensor, y: torch.Tensor, labels: torch.Te
     return 2.0 * (x.T @ unit) @ (unit.T @ y) - torch.outer(x.sum(0), y.sum(0))
 
 
-def _top_pairs(c, chol_x, chol_y, count):
-    """The ``count`` leading pairs of max wxᵀ C wy s.t. wxᵀ Cxx wx = wyᵀ Cyy wy = 1.
-
-    The eigenproblem C Cyy⁻¹ Cᵀ wx = λ Cxx wx is solved as the SVD of M = Lx⁻¹ C Ly⁻ᵀ (Cxx = Lx Lxᵀ,
-    Cyy = Ly Lyᵀ): C Cyy⁻¹ Cᵀ reduced by Lx is M Mᵀ, so its eigenvectors are M's left singular
-    vectors and λ = σ². Exact, and O(dx·dy·min(dx, dy)) instead of the O(dx³) of a full
-    eigendecomposition: SCM-seq solves one per bit, on 4096-d CNN features.
-    """
-    m = torch.linalg.solve_triangular(chol_y, torch.linalg.solve_triangular(chol_x, c, upper=False).T,
-                                      upper=False).T
-    u, sigma, _ = torch.linalg.svd(m, full_matrices=False)
-    values = sigma[:count] ** 2
-    wx = torch.linalg.solve_triangular(chol_x.T, u[:, :count], upper=True)
-    lam = sigma[:count].clamp(min=1e-6)
-    keep = informative(sigma ** 2)[:count].to(wx.dtype)  # bits beyond the rank of C: constant
-    wy = torch.cholesky_solve(c.T @ wx, chol_y) / lam
-    if values.numel() < count:  # fewer dimensions than bits: the remaining bits are constant
-        pad = count - values.numel()
-        wx = torch.cat([wx, wx.new_zeros(wx.shape[0], pad)], 1)
-        wy = torch.cat([wy, wy.new_zeros(wy.shape[0], pad)], 1)
-        keep = torch.cat([keep, keep.new_zeros(pad)])
-        values = torch.cat([values, values.new_zeros(pad)])
-    return wx * keep, wy * keep, values
-
-
 def _cholesky_factors(x, y, relative_reg):
-    cxx, cyy = regularised(covariance(x), relative_reg), regularised(covariance(y), relative_reg)
-    return torch.linalg.cholesky(0.5 * (cxx + cxx.T)), torch.linalg.cholesky(0.5 * (cyy + cyy.T))
+    return cholesky_factors(regularised(covariance(x), relative_reg), regularised(covariance(y), relative_reg))
 
 
 def scm_orth(x, y, labels, bits, relative_reg=1e-4):
     chol_x, chol_y = _cholesky_factors(x, y, relative_reg)
-    wx, wy, _ = _top_pairs(semantic_cross_covariance(x, y, labels), chol_x, chol_y, bits)
+    wx, wy, _ = leading_pairs(semantic_cross_covariance(x, y, labels), chol_x, chol_y, bits)
     return wx, wy
 
 
@@ -72,7 +45,7 @@ def scm_seq(x, y, labels, bits, relative_reg=1e-4):
     residual = bits * semantic_cross_covariance(x, y, labels)
     columns_x, columns_y = [], []
     for _ in range(bits):
-        wx, wy, _ = _top_pairs(residual, chol_x, chol_y, 1)
+        wx, wy, _ = leading_pairs(residual, chol_x, chol_y, 1)
         bx, by = torch.sign(x @ wx), torch.sign(y @ wy)
         residual = residual - (x.T @ bx) @ (by.T @ y)
         columns_x.append(wx)
