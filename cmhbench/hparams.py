@@ -57,4 +57,8 @@ def resolve_hparams(spec: MethodSpec, preset: str | None, overrides: Mapping[str
             raise CmhbenchError(unknown_name_message(f"{spec.name} hyper-parameter", key, spec.defaults)
                                 + " (in --set)")
         values[key] = coerce(key, value, spec.defaults[key], spec.name)
+    for key, allowed in spec.choices.items():
+        if values[key] not in allowed:
+            raise CmhbenchError(f"--set {key}={values[key]}: {spec.name} expects one of {', '.join(allowed)} "
+                                f"for {key} (default {spec.defaults[key]})")
     return values

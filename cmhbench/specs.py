@@ -76,7 +76,9 @@ class MethodSpec:
 
     ``create(setup)`` builds an untrained `HashingMethod`. ``defaults`` are the published
     hyper-parameters; ``presets`` are named alternative bundles (e.g. the official code's settings
-    where they differ from the paper's). ``image_encoder`` is the backbone the paper used (or our
+    where they differ from the paper's); ``choices`` lists the allowed values of hyper-parameters
+    that name a variant (e.g. ``{"form": ("paper", "copied")}``), so that a wrong value is refused
+    before any data is read. ``image_encoder`` is the backbone the paper used (or our
     stand-in for it) when the dataset supplies pixels.
     """
 
@@ -91,9 +93,15 @@ class MethodSpec:
     #: "raw": the method gets pixels and trains its encoder; "features": it learns on fixed feature
     #: vectors, which the runner extracts once with a frozen encoder and caches (shallow methods).
     input: str = "raw"
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", _frozen(self.defaults))
+        object.__setattr__(self, "choices", MappingProxyType({k: tuple(v) for k, v in self.choices.items()}))
+        for key, allowed in self.choices.items():  # a plugin's own inconsistency, caught at registration
+            if self.defaults.get(key) not in allowed:
+                raise ValueError(f"method {self.name!r}: default {key}={self.defaults.get(key)!r} "
+                                 f"is not among its choices {allowed}")
         object.__setattr__(
             self, "presets", MappingProxyType({k: _frozen(v) for k, v in self.presets.items()})
         )

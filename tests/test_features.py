@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 import torch
 
-from cmhbench.errors import CmhbenchError
 from cmhbench.features import cached_features, feature_key
 from cmhbench.runner import RunRequest, run
 from cmhbench_datasets.toy import open_toy

@@ -88,3 +88,11 @@ def test_environment_variable_disables_third_party_plugins(tmp_path):
     assert listing.returncode == 0
     assert "broken-plugin" not in listing.stdout
     assert "builtin" in listing.stdout and "disabled" in listing.stdout
+
+
+def test_a_default_outside_its_choices_is_refused_at_registration():
+    from cmhbench.specs import Citation, MethodSpec
+
+    with pytest.raises(ValueError, match="default form='both' is not among its choices"):
+        MethodSpec(name="m", description="", citation=Citation("t", "v", 2026), create=lambda setup: None,
+                   defaults={"form": "both"}, choices={"form": ("paper", "copied")})

@@ -114,9 +114,6 @@ class DAPH(TwoNetworkCodes, HashingMethod):
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
         hp, bits, c, device = self.hparams, setup.bits, setup.num_labels, setup.device
-        if hp["stage"] not in STAGES:
-            raise CmhbenchError(f"--set stage={hp['stage']}: expected one of {', '.join(STAGES)} "
-                                "(both stages, stage 1 only, stage 2 from saved proxies, joint training)")
         self.produces_codes = hp["stage"] != "proxies"
         feature_image = is_feature_encoder(setup.image_encoder)
         self.normalise = InputNormaliser(device, feature_image, setup.text_kind == "features")
@@ -306,4 +303,4 @@ SPEC = MethodSpec(
     name="daph", description="Data-Aware Proxy Hashing: learnt data-aware proxies, then modality-specific nets",
     citation=Citation("Data-Aware Proxy Hashing for Cross-modal Retrieval", "SIGIR", 2023,
                       "Rong-Cheng Tu, Xian-Ling Mao, Wenjin Ji, Wei Wei, Heyan Huang"),
-    create=DAPH, defaults=DEFAULTS, presets={"quick": QUICK}, image_encoder="alexnet")
+    create=DAPH, defaults=DEFAULTS, presets={"quick": QUICK}, image_encoder="alexnet", choices={"stage": STAGES})

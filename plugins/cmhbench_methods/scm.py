@@ -33,7 +33,8 @@ from cmhbench.specs import Citation, MethodSpec
 from cmhbench_methods.linalg import cholesky_factors, covariance, leading_pairs, regularised
 from cmhbench_methods.shallow import LinearHashing
 
-DEFAULTS = {"regularisation": 1e-4, "stop": "cca"}
+ORTH_DEFAULTS = {"regularisation": 1e-4}
+SEQ_DEFAULTS = {**ORTH_DEFAULTS, "stop": "cca"}
 STOP_RULES = ("none", "cca")
 
 
@@ -96,7 +97,8 @@ CITATION = Citation("Large-Scale Supervised Multimodal Hashing with Semantic Cor
                     "AAAI", 2014, "Dongqing Zhang, Wu-Jun Li")
 SPECS = [
     MethodSpec(name="scm-orth", description="SCM, orthogonal projections (one generalized eigenproblem)",
-               citation=CITATION, create=SCMOrth, defaults=DEFAULTS, image_encoder="", input="features"),
+               citation=CITATION, create=SCMOrth, defaults=ORTH_DEFAULTS, image_encoder="", input="features"),
     MethodSpec(name="scm-seq", description="SCM, sequential bit-by-bit learning against the residual",
-               citation=CITATION, create=SCMSeq, defaults=DEFAULTS, image_encoder="", input="features"),
+               citation=CITATION, create=SCMSeq, defaults=SEQ_DEFAULTS, image_encoder="", input="features",
+               choices={"stop": STOP_RULES}),
 ]

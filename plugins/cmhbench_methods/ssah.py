@@ -39,14 +39,12 @@ near-zero features and every code collapses to one value (mAP 0.111 = the releva
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmhbench.errors import CmhbenchError
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
 from cmhbench.specs import Citation, MethodSpec
 from cmhbench_methods.common import InputNormaliser, is_feature_encoder, normal_init
@@ -183,9 +181,6 @@ class SSAH(HashingMethod):
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
         hp, bits, c, n, device = self.hparams, setup.bits, setup.num_labels, setup.num_train, setup.device
-        if hp["adversarial"] not in ("code", "paper"):
-            raise CmhbenchError(f"--set adversarial={hp['adversarial']}: expected 'code' (no gradient into "
-                                "ImgNet/TxtNet, as the official code) or 'paper' (gradient flows)")
         self.normalise = InputNormaliser(device, is_feature_encoder(setup.image_encoder), setup.text_kind == "features")
         if is_feature_encoder(setup.image_encoder):
             # features: a learnt 4096-d layer stands in for the CNN (not in the code, so PyTorch's
@@ -297,4 +292,6 @@ SPEC = MethodSpec(
     name="ssah", description="Self-Supervised Adversarial Hashing: label network guides image/text nets, with discriminators",
     citation=Citation("Self-Supervised Adversarial Hashing Networks for Cross-Modal Retrieval", "CVPR", 2018,
                       "Chao Li, Cheng Deng, Ning Li, Wei Liu, Xinbo Gao, Dacheng Tao"),
-    create=SSAH, defaults=DEFAULTS, presets=PRESETS, image_encoder="alexnet")
+    create=SSAH, defaults=DEFAULTS, presets=PRESETS, image_encoder="alexnet",
+    # adversarial: "code" sends no gradient into ImgNet/TxtNet, as the official code; "paper" lets it flow
+    choices={"adversarial": ("code", "paper"), "pairwise": ("likelihood", "code")})
