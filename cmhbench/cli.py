@@ -59,10 +59,12 @@ def cli() -> None:
 @click.option("--image-weights", help="none, imagenet or a path to a state-dict file.")
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Folder for result files.")
+@click.option("--directions", default="i2t,t2i", show_default=True,
+              help="Directions to score, comma-separated: i2t, t2i, i2i (image->image), t2t.")
 @click.option("--force", is_flag=True, help="Run again even when the result file exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(method, dataset, bits, seeds, epochs, device, precision, settings, preset, dataset_opts,
-        image_encoder, image_weights, results_dir, force, quiet) -> None:
+        image_encoder, image_weights, directions, results_dir, force, quiet) -> None:
     """Train METHOD on DATASET, score it, and write one result file per (bits, seed)."""
     from cmhbench.plugins.registry import get_registry
     from cmhbench.report import print_outcome
@@ -73,13 +75,14 @@ def run(method, dataset, bits, seeds, epochs, device, precision, settings, prese
     registry.method(method)  # fail fast on an unknown name, before any work
     hparams = _assignments("--set", settings)
     options = _assignments("--dataset-opt", dataset_opts)
+    wanted_directions = tuple(d.strip() for d in directions.split(","))
     for b in _int_list("--bits", bits) or list(protocol.bits):
         for seed in _int_list("--seeds", seeds) or list(protocol.seeds):
             outcome = run_one(RunRequest(
                 method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device,
                 precision=precision, hparams=hparams, preset=preset, dataset_options=options,
                 image_encoder=image_encoder, image_weights=image_weights, results_dir=results_dir,
-                force=force, quiet=quiet), registry)
+                force=force, quiet=quiet, directions=wanted_directions), registry)
             print_outcome(console, outcome)
 
 
@@ -172,6 +175,7 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
 @click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE",
               help="Option for every dataset of the sweep (e.g. size=400 for toy).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--directions", help="Directions to score, comma-separated (default: i2t,t2i).")
 @click.option("--results", "results_dir", type=click.Path(), help="Results folder (default: results).")
 @click.option("--name", help="Name of the sweep (default: a hash of its jobs).")
 @click.option("--executor", default="local", show_default=True,
@@ -185,8 +189,8 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
 @click.option("--max-parallel", type=int, default=16, show_default=True,
               help="slurm: at most this many array jobs at once.")
 @click.option("--no-wait", is_flag=True, help="slurm: return after submitting.")
-def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_opts, device, results_dir,
-          name, executor, workers, partition, time_min, gpus_per_job, cpus_per_job, mem_gb, max_parallel,
+def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_opts, device, directions,
+          results_dir, name, executor, workers, partition, time_min, gpus_per_job, cpus_per_job, mem_gb, max_parallel,
           no_wait) -> None:
     """Run a grid of runs (from options or a YAML/TOML SWEEP_FILE; options override the file).
 
@@ -201,7 +205,8 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
 
         content = {k: v for k, v in asdict(load_sweep_file(sweep_file)).items() if v is not None}
     overrides = {"methods": methods, "datasets": datasets, "bits": bits, "seeds": seeds, "epochs": epochs,
-                 "preset": preset, "device": device, "results": results_dir, "name": name}
+                 "preset": preset, "device": device, "directions": directions, "results": results_dir,
+                 "name": name}
     content.update({k: v for k, v in overrides.items() if v is not None})
     if "methods" not in content or "datasets" not in content:
         raise CmhbenchError("cmhbench sweep: give --methods and --datasets, or a sweep file")

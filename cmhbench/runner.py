@@ -20,6 +20,7 @@ from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation import evaluate_directions
+from cmhbench.evaluation.evaluator import DIRECTIONS
 from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
@@ -98,6 +99,13 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
             "text": {"name": text_name, "weights": "none"}}
 
 
+def check_directions(directions: Sequence[str]) -> None:
+    unknown = [d for d in directions if d not in DIRECTIONS]
+    if unknown or not directions or len(set(directions)) != len(directions):
+        raise CmhbenchError(f"--directions {','.join(directions)!r}: expected distinct names among "
+                            f"{', '.join(DIRECTIONS)}")
+
+
 @dataclass
 class RunPlan:
     """Everything a run is, decided before any training: its definition, run_id and result path."""
@@ -125,6 +133,7 @@ def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
         raise CmhbenchError(f"--bits {request.bits}: code lengths must be positive")
     if request.epochs is not None and request.epochs < 1:
         raise CmhbenchError(f"--epochs {request.epochs}: expected at least 1")
+    check_directions(request.directions)
     protocol = dataset_spec.protocol
     if request.preset == "published":  # explicitly the method's published defaults
         preset = None

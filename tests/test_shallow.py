@@ -191,12 +191,16 @@ def test_scm_orth_on_wikipedia_is_capped_by_the_text_rank(wiki_prepared, tmp_pat
     wy = np.linalg.solve(cyy, c.T @ wx)
     codes = {name: np.where(view @ w >= 0, 1.0, -1.0)
              for name, view, w in (("image", x, wx), ("text", y, wy), ("image_q", x_query, wx), ("text_q", y_query, wy))}
-    expected = {"i2t": brute_force_map(codes["image_q"], codes["text"], query_labels, train_labels),
-                "t2i": brute_force_map(codes["text_q"], codes["image"], query_labels, train_labels)}
+    expected = {direction: brute_force_map(codes[f"{source}_q"], codes[target], query_labels, train_labels)
+                for direction, source, target in (("i2t", "image", "text"), ("t2i", "text", "image"),
+                                                  ("i2i", "image", "image"), ("t2t", "text", "text"))}
     assert expected["i2t"] < 0.2 and expected["t2i"] < 0.2  # measured 0.169 / 0.175
     for bits in (16, 32, 64):
+        # the single-modality directions on request (`--directions`), checked at one length
+        directions = ("i2t", "t2i", "i2i", "t2t") if bits == 16 else ("i2t", "t2i")
         outcome = run(RunRequest(method="scm-orth", dataset="wiki", bits=bits, seed=0, device="cpu", quiet=True,
-                                 results_dir=tmp_path))
-        for direction in ("i2t", "t2i"):
+                                 results_dir=tmp_path, directions=directions))
+        assert tuple(outcome.result["metrics"]) == directions
+        for direction in directions:
             assert outcome.result["metrics"][direction]["map"] == pytest.approx(expected[direction], abs=1e-9), \
                 (bits, direction)

@@ -54,6 +54,14 @@ def test_grid_expansion_matches_run_ids_of_single_runs(tmp_path):
     direct = plan(RunRequest(method="dcmh", dataset="toy", bits=16, seed=3, epochs=1, hparams={"batch_size": 16},
                              dataset_options={"size": 200}, results_dir=str(tmp_path / "r")))
     assert one.run_id == direct.run_id and one.result_path == str(direct.path)
+    # scoring more directions is another run, with the run_id `cmhbench run --directions` gives it
+    toml.write_text(toml.read_text().replace("epochs = 1\n", 'epochs = 1\ndirections = ["i2t", "t2i", "i2i"]\n'))
+    wider = next(j for j in expand(load_sweep_file(toml)) if j.request["method"] == "dcmh"
+                 and j.request["bits"] == 16 and j.request["seed"] == 3)
+    direct = plan(RunRequest(method="dcmh", dataset="toy", bits=16, seed=3, epochs=1, hparams={"batch_size": 16},
+                             dataset_options={"size": 200}, results_dir=str(tmp_path / "r"),
+                             directions=("i2t", "t2i", "i2i")))
+    assert wider.run_id == direct.run_id != one.run_id
 
 
 @pytest.mark.parametrize("content, message", [
@@ -63,6 +71,7 @@ def test_grid_expansion_matches_run_ids_of_single_runs(tmp_path):
     ({"methods": ["dcmh"], "datasets": ["toy"], "epochs": 0}, "key 'epochs' must be a positive integer"),
     ({"methods": ["dcmh"], "datasets": ["toy"], "hparams": {"ssah": {"alpha": 1}}}, "hparams given for method 'ssah'"),
     ({"methods": ["dcmhh"], "datasets": ["toy"]}, "dcmh"),
+    ({"methods": ["dcmh"], "datasets": ["toy"], "directions": ["i2t", "x2y"]}, "key 'directions' must list distinct names"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, content, message):
     with pytest.raises(CmhbenchError, match=None) as info:

@@ -11,6 +11,7 @@ options; per-method hyper-parameters and per-dataset options are mappings::
     hparams: {dcmh: {lr_start: 1.0}}
     dataset_options: {toy: {size: 400}}
     image_encoders: {toy: alexnet}   # per dataset: the image encoder (feature methods on pixels)
+    directions: [i2t, t2i, i2i]      # default i2t, t2i
     results: results        # the results folder (shared by every machine of the sweep)
 
 Expanding a sweep fixes each job's run_id (the same hash `cmhbench run` uses), so a job whose
@@ -25,11 +26,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cmhbench.errors import CmhbenchError
+from cmhbench.evaluation.evaluator import DIRECTIONS
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.runner import RunRequest, plan
 
 FILE_KEYS = {"name", "methods", "datasets", "bits", "seeds", "epochs", "preset", "hparams",
-             "dataset_options", "image_encoders", "device", "precision", "results"}
+             "dataset_options", "image_encoders", "directions", "device", "precision", "results"}
 
 
 @dataclass
@@ -43,6 +45,7 @@ class SweepSpec:
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     image_encoders: dict[str, str] = field(default_factory=dict)
+    directions: list[str] = field(default_factory=lambda: ["i2t", "t2i"])
     device: str = "auto"
     precision: str = "auto"
     results: str = "results"
@@ -132,6 +135,14 @@ def _encoders(value: Any, where: str) -> dict[str, str]:
     return {str(k): v for k, v in value.items()}
 
 
+def _directions(value: Any, where: str) -> list[str]:
+    names = _names(value, "directions", where)
+    if any(name not in DIRECTIONS for name in names) or len(set(names)) != len(names):
+        raise CmhbenchError(f"{where}: key 'directions' must list distinct names among {', '.join(DIRECTIONS)}, "
+                            f"got {names!r}")
+    return names
+
+
 def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
     unknown = set(content) - FILE_KEYS
     if unknown:
@@ -153,6 +164,7 @@ def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
         hparams=_nested(content.get("hparams"), "hparams", where),
         dataset_options=_nested(content.get("dataset_options"), "dataset_options", where),
         image_encoders=_encoders(content.get("image_encoders"), where),
+        directions=_directions(content.get("directions", ["i2t", "t2i"]), where),
         device=str(content.get("device", "auto")),
         precision=str(content.get("precision", "auto")),
         results=str(content.get("results", "results")),
@@ -185,7 +197,7 @@ def expand(spec: SweepSpec, registry: Registry | None = None) -> list[Job]:
                         device=spec.device, precision=spec.precision,
                         hparams=dict(spec.hparams.get(method, {})), preset=spec.preset,
                         dataset_options=dict(spec.dataset_options.get(dataset, {})),
-                        image_encoder=spec.image_encoders.get(dataset),
+                        image_encoder=spec.image_encoders.get(dataset), directions=tuple(spec.directions),
                         results_dir=str(spec.results), quiet=True)
                     p = plan(request, registry)
                     fields = asdict(request)
