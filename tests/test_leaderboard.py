@@ -43,6 +43,24 @@ def test_aggregation_matches_hand_computed_statistics(three_seeds):
     assert table.best(16, "i2t") == pytest.approx(0.65) and table.best(16, "t2i") == pytest.approx(0.3)
 
 
+def test_a_seed_rerun_with_more_directions_counts_once(three_seeds):
+    """Seed 2 again, later, with i2i scored too: a distinct run (its run_id differs) but the same
+    sample, so i2t keeps n = 3 and takes the newer value; i2i has its one seed."""
+    rerun = make_result("dcmh", seed=2, i2t=0.8, t2i=0.5, created="2026-11-24T00:00:00Z")
+    rerun["metrics"]["i2i"] = rerun["metrics"]["i2t"] | {"map": 0.9}
+    rerun["run_id"] = compute_run_id(definition_of_result(rerun))
+    write_result(three_seeds, rerun)
+    report = load_results([three_seeds])
+    assert report.merged == 0 and not report.rejected
+    (table,) = build_tables(report.entries)
+    dcmh = next(r for r in table.rows if r.method == "dcmh")
+    i2t = dcmh.cell(16, "i2t")
+    assert (i2t.mean, i2t.n) == (pytest.approx((0.5 + 0.6 + 0.8) / 3), 3)
+    assert dcmh.cell(16, "t2i").n == 3
+    assert (dcmh.cell(16, "i2i").mean, dcmh.cell(16, "i2i").n) == (pytest.approx(0.9), 1)
+    assert table.directions == ["i2t", "t2i", "i2i"]
+
+
 def test_other_protocol_or_data_version_gets_its_own_table(three_seeds):
     write_result(three_seeds, make_result("dcmh", seed=3, i2t=0.9, protocol_version=2))
     write_result(three_seeds, make_result("dcmh", seed=4, i2t=0.1, dataset_version="2:xyz"))

@@ -47,13 +47,25 @@ class Row:
     def results(self, bits: int) -> list[dict[str, Any]]:
         return [e.result for e in self.entries if e.result["bits"] == bits]
 
+    def scored(self, bits: int, direction: str) -> list[dict[str, Any]]:
+        """One result per seed that scored ``direction`` at ``bits``. A seed can have several: runs
+        that differ only in the directions they asked for (e.g. a later `--directions i2t,t2i,i2i`
+        rerun) are distinct runs, but one sample each; the newest counts."""
+        by_seed: dict[int, dict[str, Any]] = {}
+        for result in self.results(bits):
+            if direction in result["metrics"]:
+                kept = by_seed.get(result["seed"])
+                if kept is None or result["created_utc"] > kept["created_utc"]:
+                    by_seed[result["seed"]] = result
+        return [by_seed[seed] for seed in sorted(by_seed)]
+
     def cell(self, bits: int, direction: str, metric: str = "map") -> Stat | None:
-        values = [r["metrics"][direction][metric] for r in self.results(bits) if direction in r["metrics"]]
+        values = [r["metrics"][direction][metric] for r in self.scored(bits, direction)]
         return Stat.of(values) if values else None
 
     def curve(self, bits: int, direction: str, part: str, x: str, y: str) -> tuple[list[float], list[float]] | None:
         """Seed-mean of a per-run curve (precision@K, PR by radius) at one code length."""
-        curves = [r["metrics"][direction][part] for r in self.results(bits) if direction in r["metrics"]]
+        curves = [r["metrics"][direction][part] for r in self.scored(bits, direction)]
         if not curves:
             return None
         length = min(len(c[x]) for c in curves)
