@@ -99,11 +99,12 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
             "text": {"name": text_name, "weights": "none"}}
 
 
-def check_directions(directions: Sequence[str]) -> None:
+def check_directions(directions: Sequence[str], where: str | None = None) -> None:
+    """Refuse unknown or repeated direction names; ``where`` names the source (default the option)."""
     unknown = [d for d in directions if d not in DIRECTIONS]
     if unknown or not directions or len(set(directions)) != len(directions):
-        raise CmhbenchError(f"--directions {','.join(directions)!r}: expected distinct names among "
-                            f"{', '.join(DIRECTIONS)}")
+        raise CmhbenchError(f"{where or '--directions ' + repr(','.join(directions))}: expected distinct "
+                            f"names among {', '.join(DIRECTIONS)}")
 
 
 @dataclass

@@ -71,7 +71,8 @@ def test_grid_expansion_matches_run_ids_of_single_runs(tmp_path):
     ({"methods": ["dcmh"], "datasets": ["toy"], "epochs": 0}, "key 'epochs' must be a positive integer"),
     ({"methods": ["dcmh"], "datasets": ["toy"], "hparams": {"ssah": {"alpha": 1}}}, "hparams given for method 'ssah'"),
     ({"methods": ["dcmhh"], "datasets": ["toy"]}, "dcmh"),
-    ({"methods": ["dcmh"], "datasets": ["toy"], "directions": ["i2t", "x2y"]}, "key 'directions' must list distinct names"),
+    ({"methods": ["dcmh"], "datasets": ["toy"], "directions": ["i2t", "x2y"]},
+     "sweep file x.yaml: key 'directions' ['i2t', 'x2y']: expected distinct names among i2t, t2i, i2i, t2t"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, content, message):
     with pytest.raises(CmhbenchError, match=None) as info:

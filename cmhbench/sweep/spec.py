@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.evaluation.evaluator import DIRECTIONS
 from cmhbench.plugins.registry import Registry, get_registry
-from cmhbench.runner import RunRequest, plan
+from cmhbench.runner import RunRequest, check_directions, plan
 
 FILE_KEYS = {"name", "methods", "datasets", "bits", "seeds", "epochs", "preset", "hparams",
              "dataset_options", "image_encoders", "directions", "device", "precision", "results"}
@@ -137,9 +136,7 @@ def _encoders(value: Any, where: str) -> dict[str, str]:
 
 def _directions(value: Any, where: str) -> list[str]:
     names = _names(value, "directions", where)
-    if any(name not in DIRECTIONS for name in names) or len(set(names)) != len(names):
-        raise CmhbenchError(f"{where}: key 'directions' must list distinct names among {', '.join(DIRECTIONS)}, "
-                            f"got {names!r}")
+    check_directions(names, f"{where}: key 'directions' {names!r}")
     return names
 
 
