@@ -155,17 +155,24 @@ def test_joint_training_moves_proxies_and_hashing_together(tmp_path):
 
 
 def test_resume_mid_stage_gives_the_same_result(tmp_path, monkeypatch):
-    options = dict(SMALL, dataset_options={"size": 200, "seed": 5}, epochs=3)
+    """Crashes in stage 1 (checkpoint 1 of 2) and in stage 2 (checkpoint 4: after the 2 proxy epochs,
+    the checkpoint holding the proxies, and one hashing epoch). Stage-2 checkpoints carry the proxy
+    codes but not the stage-1 networks."""
+    options = dict(SMALL, dataset_options={"size": 200, "seed": 5}, epochs=2)
     reference = run(RunRequest(**options, results_dir=tmp_path / "a"))
-    for artifact in (cache_home() / "daph-proxies").glob("*.pt"):
-        artifact.unlink()  # the interrupted run must recompute its proxies as the reference did
-    crash_after_checkpoints(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        run(RunRequest(**options, results_dir=tmp_path / "b"))
-    monkeypatch.undo()
-    resumed = run(RunRequest(**options, results_dir=tmp_path / "b"))
-    assert resumed.result["training"]["resumed_from"] == {"proxies": 2}
-    assert resumed.result["metrics"] == reference.result["metrics"]
+    for crash_at, folder, resumed_from in ((1, "b", {"proxies": 1}), (4, "c", {"proxies": 2, "hashing": 1})):
+        for artifact in (cache_home() / "daph-proxies").glob("*.pt"):
+            artifact.unlink()  # the interrupted run must recompute its proxies as the reference did
+        crash_after_checkpoints(monkeypatch, crash_at)
+        with pytest.raises(KeyboardInterrupt):
+            run(RunRequest(**options, results_dir=tmp_path / folder))
+        monkeypatch.undo()
+        (checkpoint,) = (tmp_path / folder).rglob("checkpoint.pt")
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["method"]
+        assert ("image_proxy" in saved) == (crash_at == 1) and ("proxies" in saved)
+        resumed = run(RunRequest(**options, results_dir=tmp_path / folder))
+        assert resumed.result["training"]["resumed_from"] == resumed_from
+        assert resumed.result["metrics"] == reference.result["metrics"]
 
 
 def test_daph_on_toy_beats_random_codes(tmp_path):

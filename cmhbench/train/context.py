@@ -135,9 +135,9 @@ class TrainContext:
         }
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(state, tmp)
-        write_json_atomic(self.checkpoint_dir / PROGRESS_NAME, {
+        write_json_atomic(self.checkpoint_dir / PROGRESS_NAME, {  # a status hint; the checkpoint is the truth
             "progress": dict(self.progress_by_stage),
-            "saved_utc": utc_now()})
+            "saved_utc": utc_now()}, durable=False)
 
     def _capture_rng(self) -> dict[str, Any]:
         rng = {

@@ -269,10 +269,15 @@ class DAPH(TwoNetworkCodes, HashingMethod):
 
     # --- state ---------------------------------------------------------------------------------
     def _modules(self) -> dict[str, Any]:
-        return {"image_proxy": self.image_proxy, "text_proxy": self.text_proxy, "class_proxy": self.class_proxy,
-                "image_net": self.image_net, "text_net": self.text_net,
-                **{f"proxy_opt_{k}": v for k, v in self.proxy_opts.items()},
-                **{f"hash_opt_{k}": v for k, v in self.hash_opts.items()}}
+        stage1 = {"image_proxy": self.image_proxy, "text_proxy": self.text_proxy, "class_proxy": self.class_proxy,
+                  **{f"proxy_opt_{k}": v for k, v in self.proxy_opts.items()}}
+        stage2 = {"image_net": self.image_net, "text_net": self.text_net,
+                  **{f"hash_opt_{k}": v for k, v in self.hash_opts.items()}}
+        if self.proxies is not None and self.hparams["stage"] != "joint":
+            # stage 1 is over and its proxy codes are in the state: its networks (an AlexNet of
+            # their own) would only double every stage-2 checkpoint
+            return stage2
+        return {**stage1, **stage2}
 
     def state_dict(self) -> dict[str, Any]:
         state = {name: m.state_dict() for name, m in self._modules().items()}
@@ -281,9 +286,9 @@ class DAPH(TwoNetworkCodes, HashingMethod):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.proxies = None if state["proxies"] is None else {k: v.to(self.device) for k, v in state["proxies"].items()}
         for name, module in self._modules().items():
             module.load_state_dict(state[name])
-        self.proxies = None if state["proxies"] is None else {k: v.to(self.device) for k, v in state["proxies"].items()}
         self.normalise.load_state_dict(state["inputs"], self.device)
 
 
