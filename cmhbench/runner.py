@@ -19,8 +19,7 @@ import torch
 from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
-from cmhbench.evaluation import evaluate_directions
-from cmhbench.evaluation.evaluator import DIRECTIONS
+from cmhbench.evaluation import check_directions, evaluate_directions
 from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
@@ -97,14 +96,6 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
     frozen = method.input == "features" and image_name != "identity"
     return {"image": {"name": image_name, "weights": weights, **({"frozen": True} if frozen else {})},
             "text": {"name": text_name, "weights": "none"}}
-
-
-def check_directions(directions: Sequence[str], where: str | None = None) -> None:
-    """Refuse unknown or repeated direction names; ``where`` names the source (default the option)."""
-    unknown = [d for d in directions if d not in DIRECTIONS]
-    if unknown or not directions or len(set(directions)) != len(directions):
-        raise CmhbenchError(f"{where or '--directions ' + repr(','.join(directions))}: expected distinct "
-                            f"names among {', '.join(DIRECTIONS)}")
 
 
 @dataclass

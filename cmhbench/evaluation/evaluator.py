@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
+from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
 from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side
 from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
@@ -181,6 +182,15 @@ DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image"),
               "i2i": ("image", "image"), "t2t": ("text", "text")}
 
 
+def check_directions(directions: Iterable[str], where: str | None = None) -> None:
+    """Refuse unknown or repeated direction names before any work; ``where`` names their source
+    (default: the ``--directions`` option)."""
+    directions = list(directions)
+    if not directions or len(set(directions)) != len(directions) or any(d not in DIRECTIONS for d in directions):
+        raise CmhbenchError(f"{where or '--directions ' + repr(','.join(directions))}: expected distinct "
+                            f"names among {', '.join(DIRECTIONS)}")
+
+
 def evaluate_directions(
     query_codes: Mapping[str, Any],
     retrieval_codes: Mapping[str, Any],
@@ -191,11 +201,10 @@ def evaluate_directions(
     **options: Any,
 ) -> dict[str, dict[str, Any]]:
     """Score several directions. ``query_codes``/``retrieval_codes`` map 'image'/'text' to codes."""
+    directions = list(directions)
+    check_directions(directions)
     results = {}
     for direction in directions:
-        if direction not in DIRECTIONS:
-            from cmhbench.errors import CmhbenchError
-            raise CmhbenchError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
         source, target = DIRECTIONS[direction]
         results[direction] = evaluate(query_codes[source], retrieval_codes[target], query_labels,
                                       retrieval_labels, **options)

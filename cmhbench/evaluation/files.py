@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.evaluation.evaluator import DIRECTIONS, evaluate
+from cmhbench.evaluation.evaluator import DIRECTIONS, check_directions, evaluate
 from cmhbench.evaluation.packing import unpack_codes
 
 
@@ -66,10 +66,9 @@ def evaluate_file(path: str | Path, directions: Iterable[str] | None = None,
     if not wanted:
         raise CmhbenchError(f"{path}: no direction can be scored; expected query_image/query_text and "
                             f"retrieval_image/retrieval_text code arrays, found {sorted(arrays)}")
+    check_directions(wanted)
     results = {}
     for direction in wanted:
-        if direction not in DIRECTIONS:
-            raise CmhbenchError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
         src, dst = DIRECTIONS[direction]
         for key in (f"query_{src}", f"retrieval_{dst}"):
             if key not in arrays:

@@ -44,15 +44,12 @@ class Row:
     entries: list[Entry] = field(default_factory=list)
     label: str = ""
 
-    def results(self, bits: int) -> list[dict[str, Any]]:
-        return [e.result for e in self.entries if e.result["bits"] == bits]
-
     def scored(self, bits: int, direction: str) -> list[dict[str, Any]]:
         """One result per seed that scored ``direction`` at ``bits``. A seed can have several: runs
         that differ only in the directions they asked for (e.g. a later `--directions i2t,t2i,i2i`
         rerun) are distinct runs, but one sample each; the newest counts."""
         by_seed: dict[int, dict[str, Any]] = {}
-        for result in self.results(bits):
+        for result in (e.result for e in self.entries if e.result["bits"] == bits):
             if direction in result["metrics"]:
                 kept = by_seed.get(result["seed"])
                 if kept is None or result["created_utc"] > kept["created_utc"]:

@@ -27,7 +27,8 @@ from typing import Any, Mapping
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.plugins.registry import Registry, get_registry
-from cmhbench.runner import RunRequest, check_directions, plan
+from cmhbench.evaluation import check_directions
+from cmhbench.runner import RunRequest, plan
 
 FILE_KEYS = {"name", "methods", "datasets", "bits", "seeds", "epochs", "preset", "hparams",
              "dataset_options", "image_encoders", "directions", "device", "precision", "results"}
