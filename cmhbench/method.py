@@ -56,13 +56,19 @@ class HashingMethod(ABC):
     #: the runner then encodes and scores nothing, writes no result file and reports the artifacts.
     produces_codes: bool = True
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Method-specific health figures recorded in the result (e.g. SSAH's LabNet check), so
+        that a run that trained into a degenerate state is visible, not only a low mAP."""
+        return {}
+
     def artifacts(self) -> dict[str, str]:
         """Files this run saved for later runs to reuse (name -> path); recorded in the result."""
         return {}
 
     @abstractmethod
     def fit(self, train: "SplitData", ctx: "TrainContext") -> None:
-        """Train on the train split only. Loop over ``ctx.epochs(n)`` so that resume works."""
+        """Train on the train split only. Loop over ``ctx.epochs(published_n, stage)`` so that resume
+        works and the run's epoch budget applies."""
 
     @abstractmethod
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:

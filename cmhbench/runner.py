@@ -7,6 +7,7 @@ result atomically. A run whose result file exists is skipped unless ``force``.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -89,7 +90,14 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
         raise CmhbenchError(
             f"--image-encoder {image_name} takes {'/'.join(image_spec.accepts)} input, but dataset "
             f"{dataset.name} has image {dataset.image_kind}; use --image-encoder {hint}")
-    weights = "none" if image_name == "identity" else (request.image_weights or protocol.image_weights)
+    if image_name == "identity":
+        weights = "none"
+    elif request.image_weights:
+        weights = request.image_weights
+    elif protocol.image_encoder and image_name != protocol.image_encoder and protocol.other_image_weights:
+        weights = protocol.other_image_weights
+    else:
+        weights = protocol.image_weights
     text_name = protocol.text_encoder
     if dataset.text_kind not in registry.encoder(text_name).accepts:
         raise CmhbenchError(f"text encoder {text_name} cannot read {dataset.text_kind} texts")
@@ -141,7 +149,8 @@ def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
         method=method_spec.name, hyperparameters=hparams, preset=preset,
         dataset={**dataset.describe(), "options": dict(request.dataset_options)},
         protocol=dataset_spec.protocol.as_dict(), bits=request.bits, seed=request.seed,
-        epoch_override=epoch_override, encoders=encoders, directions=list(request.directions))
+        epoch_override=epoch_override, encoders=encoders, directions=list(request.directions),
+        precision=requested_precision(request))
     run_id = compute_run_id(definition)
     store = ResultStore(request.results_dir)
     return RunPlan(request=request, method_spec=method_spec, dataset_spec=dataset_spec, dataset=dataset,
@@ -190,7 +199,8 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     if request.force and checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)
     ctx = TrainContext(device=device, seed=request.seed, checkpoint_dir=checkpoint_dir,
-                       precision=request.precision, quiet=request.quiet, epoch_override=epoch_override)
+                       precision=resolve_precision(request.precision, method_spec, device), quiet=request.quiet,
+                       epoch_override=epoch_override, schedule=published_schedule(method_spec, hparams))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
@@ -199,6 +209,8 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         method.fit(train, ctx)
     _sync(device)
     train_seconds = time.perf_counter() - started
+    epochs_run = check_epochs_run(ctx, method_spec)
+    check_losses_finite(ctx.history, method_spec)
     if not method.produces_codes:
         # an artifact-only run (e.g. DAPH stage 1): nothing to score, so no result file
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -236,9 +248,13 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         "bits": int(request.bits),
         "seed": int(request.seed),
         "epoch_override": epoch_override,
+        **({"precision_requested": requested_precision(request)} if requested_precision(request) else {}),
         "encoders": encoders,
         "metrics": metrics,
-        "training": {"history": ctx.history, "resumed_from": ctx.resumed_from, "precision": ctx.precision},
+        "training": {"history": ctx.history, "resumed_from": ctx.resumed_from, "precision": ctx.precision,
+                     "epochs": epochs_run},
+        "codes": code_statistics(codes, dataset),
+        "diagnostics": method.diagnostics(),
         "artifacts": method.artifacts(),
         "timings": {"train_seconds": train_seconds, "encode_seconds": encode_seconds,
                     "evaluate_seconds": evaluate_seconds},
@@ -251,6 +267,78 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     store.write(path, result)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return RunOutcome(path, result, skipped=False)
+
+
+def published_schedule(spec: MethodSpec, hparams: Mapping[str, Any]) -> dict[str, int] | None:
+    """Each declared stage's published epoch count under these hyper-parameters (None when the
+    method declares no schedule)."""
+    if spec.stages is None:
+        return None
+    return {stage: int(hparams[key]) for stage, key in spec.stages.items()}
+
+
+def requested_precision(request: RunRequest) -> str | None:
+    """The precision a run asked for explicitly (part of its identity), None for auto."""
+    if request.precision not in ("auto", "bf16", "fp32"):
+        raise CmhbenchError(f"--precision {request.precision!r}: expected auto, bf16 or fp32")
+    return None if request.precision == "auto" else request.precision
+
+
+def resolve_precision(requested: str, spec: MethodSpec, device: torch.device) -> str:
+    """``auto``: the method's ``cuda_precision`` on a GPU, fp32 on the CPU."""
+    if requested == "auto":
+        return spec.cuda_precision if device.type == "cuda" else "fp32"
+    return requested
+
+
+def check_epochs_run(ctx: TrainContext, spec: MethodSpec) -> dict[str, dict[str, int]]:
+    """The per-stage epoch record, refused when a stage stopped short of its budget (a result must
+    not claim a budget its training did not run)."""
+    record = ctx.epochs_record()
+    for stage, counts in record.items():
+        if counts["run"] != counts["planned"]:
+            raise CmhbenchError(
+                f"method {spec.name} ran {counts['run']} of the {counts['planned']} epochs planned for stage "
+                f"{stage!r}; a method must loop over every epoch ctx.epochs yields (no result written)")
+    return record
+
+
+def check_losses_finite(history: Sequence[Mapping[str, Any]], spec: MethodSpec) -> None:
+    """A run whose logged loss became NaN or infinite diverged: its codes are whatever the broken
+    weights give (typically one code for everything), so no result is written for it."""
+    for entry in history:
+        for key, value in entry.items():
+            if key not in ("stage", "epoch") and not math.isfinite(value):
+                raise CmhbenchError(
+                    f"method {spec.name} diverged: {key} = {value} in stage {entry['stage']!r}, epoch "
+                    f"{entry['epoch'] + 1} (no result written; try a smaller learning rate, or --precision fp32)")
+
+
+def code_statistics(codes: Mapping[str, Mapping[str, np.ndarray]], dataset: Dataset) -> dict[str, Any]:
+    """A collapse diagnostic per split and modality: distinct codes, the share of items holding
+    the most common code (beside the share of the most common label set, its natural floor) and
+    the fraction of +1 per bit."""
+    out: dict[str, Any] = {}
+    for split, by_modality in codes.items():
+        labels = dataset.labels[dataset.splits[split]]
+        _, label_counts = np.unique(labels, axis=0, return_counts=True)
+        top_label_share = float(label_counts.max() / len(labels))
+        out[split] = {"top_label_set_share": top_label_share}
+        for modality, array in by_modality.items():
+            _, counts = np.unique(array, axis=0, return_counts=True)
+            top_share = float(counts.max() / len(array))
+            out[split][modality] = {
+                "distinct": int(len(counts)), "items": int(len(array)), "top_code_share": top_share,
+                "bit_balance": [round(float(v), 4) for v in (array > 0).mean(0)],
+                "collapsed": bool(is_collapsed(top_share, top_label_share)),
+            }
+    return out
+
+
+def is_collapsed(top_code_share: float, top_label_set_share: float) -> bool:
+    """Most codes coincide: over half of the items share one code, and far more than share the
+    most common label set (a perfect code for single-label data gives each class one code)."""
+    return top_code_share > 0.5 and top_code_share > 1.5 * top_label_set_share
 
 
 def encode_split(method: HashingMethod, split: SplitData, ctx: TrainContext) -> dict[str, np.ndarray]:

@@ -55,9 +55,13 @@ class Protocol:
     text_encoder: str = "identity"
     epochs: int | None = None
     preset: str | None = None
+    #: the weights of any image encoder other than the protocol's own (None: ``image_weights``);
+    #: toy's "toy" weights exist for toy-cnn only, so another backbone there starts untrained
+    other_image_weights: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        extra = {"other_image_weights": self.other_image_weights} if self.other_image_weights else {}
+        return {**extra,
             "name": self.name,
             "version": self.version,
             "bits": list(self.bits),
@@ -80,6 +84,13 @@ class MethodSpec:
     that name a variant (e.g. ``{"form": ("paper", "copied")}``), so that a wrong value is refused
     before any data is read. ``image_encoder`` is the backbone the paper used (or our
     stand-in for it) when the dataset supplies pixels.
+
+    ``stages`` declares the published schedule: each training stage's name and the
+    hyper-parameter that holds its published epoch count (``{"proxies": "proxy_epochs",
+    "hashing": "epochs"}``). The harness scales every declared stage in proportion to the run's
+    epoch budget and records the epochs run per stage. ``{}`` declares a closed-form method (no
+    epochs to budget); ``None`` (a plugin that declares nothing) gives every stage the budget as
+    its epoch count. ``cuda_precision`` is what ``--precision auto`` means on a GPU.
     """
 
     name: str
@@ -94,9 +105,20 @@ class MethodSpec:
     #: vectors, which the runner extracts once with a frozen encoder and caches (shallow methods).
     input: str = "raw"
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    stages: Mapping[str, str] | None = None
+    cuda_precision: str = "bf16"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", _frozen(self.defaults))
+        if self.stages is not None:
+            object.__setattr__(self, "stages", _frozen(self.stages))
+            for stage, key in self.stages.items():
+                value = self.defaults.get(key)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"method {self.name!r}: stage {stage!r} names hyper-parameter {key!r}, "
+                                     f"whose default {value!r} is not a positive epoch count")
+        if self.cuda_precision not in ("bf16", "fp32"):
+            raise ValueError(f"method {self.name!r}: cuda_precision must be bf16 or fp32")
         object.__setattr__(self, "choices", MappingProxyType({k: tuple(v) for k, v in self.choices.items()}))
         for key, allowed in self.choices.items():  # a plugin's own inconsistency, caught at registration
             if self.defaults.get(key) not in allowed:

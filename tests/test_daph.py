@@ -121,6 +121,7 @@ def test_branch_shapes_and_ranges():
     assert proxies.shape == (7, 16) and torch.allclose(proxies.norm(dim=1), torch.ones(7), atol=1e-6)
 
 
+# a budget of 2: round(80·2/220) = 1 proxy epoch and 2 hashing epochs
 SMALL = dict(method="daph", dataset="toy", bits=16, seed=0, device="cpu", quiet=True,
              dataset_options={"size": 200}, epochs=2)
 
@@ -132,7 +133,7 @@ def test_proxies_are_reused_and_recomputed_when_settings_change(tmp_path):
     created = set((cache_home() / "daph-proxies").glob("*.pt")) - before
     assert stage1.path is None and not list((tmp_path / "a").rglob("*.json"))
     assert len(created) == 1 and stage1.result["artifacts"]["daph_proxies"] == str(created.pop())
-    assert [h["stage"] for h in stage1.result["training"]["history"]] == ["proxies", "proxies"]
+    assert [h["stage"] for h in stage1.result["training"]["history"]] == ["proxies"]
     # stage 2 alone, with other stage-2 settings: the saved proxies are reused, stage 2 trains
     again = run(RunRequest(**SMALL, hparams={"stage": "hashing", "eta": "0.5"}, results_dir=tmp_path / "c"))
     assert any(h.get("reused") for h in again.result["training"]["history"]) and again.path.exists()
@@ -148,19 +149,20 @@ def test_joint_training_moves_proxies_and_hashing_together(tmp_path):
     before = set((cache_home() / "daph-proxies").glob("*.pt")) if (cache_home() / "daph-proxies").exists() else set()
     outcome = run(RunRequest(**SMALL, hparams={"stage": "joint"}, results_dir=tmp_path))
     history = outcome.result["training"]["history"]
-    assert [h["stage"] for h in history] == ["joint"] * 2 and all("proxy_loss" in h for h in history)
+    # the proxy network trains in the joint loop's first round(80·2/220) = 1 epoch only
+    assert [h["stage"] for h in history] == ["joint"] * 2 and ["proxy_loss" in h for h in history] == [True, False]
     assert all(math.isfinite(h["image_loss"]) and math.isfinite(h["text_loss"]) for h in history)
     assert outcome.result["artifacts"] == {}  # moving proxies are not a reusable artifact
     assert set((cache_home() / "daph-proxies").glob("*.pt")) == before
 
 
 def test_resume_mid_stage_gives_the_same_result(tmp_path, monkeypatch):
-    """Crashes in stage 1 (checkpoint 1 of 2) and in stage 2 (checkpoint 4: after the 2 proxy epochs,
-    the checkpoint holding the proxies, and one hashing epoch). Stage-2 checkpoints carry the proxy
-    codes but not the stage-1 networks."""
-    options = dict(SMALL, dataset_options={"size": 200, "seed": 5}, epochs=2)
+    """Crashes in stage 1 (checkpoint 1: the budget of 3 gives 1 proxy and 3 hashing epochs) and in
+    stage 2 (checkpoint 3: after the proxy epoch, the checkpoint holding the proxies, and one hashing
+    epoch). Stage-2 checkpoints carry the proxy codes but not the stage-1 networks."""
+    options = dict(SMALL, dataset_options={"size": 200, "seed": 5}, epochs=3)
     reference = run(RunRequest(**options, results_dir=tmp_path / "a"))
-    for crash_at, folder, resumed_from in ((1, "b", {"proxies": 1}), (4, "c", {"proxies": 2, "hashing": 1})):
+    for crash_at, folder, resumed_from in ((1, "b", {"proxies": 1}), (3, "c", {"proxies": 1, "hashing": 1})):
         for artifact in (cache_home() / "daph-proxies").glob("*.pt"):
             artifact.unlink()  # the interrupted run must recompute its proxies as the reference did
         crash_after_checkpoints(monkeypatch, crash_at)
@@ -175,13 +177,16 @@ def test_resume_mid_stage_gives_the_same_result(tmp_path, monkeypatch):
         assert resumed.result["metrics"] == reference.result["metrics"]
 
 
-def test_daph_on_toy_beats_random_codes(tmp_path):
-    """The toy protocol's own setting (1,000 pairs, 10 epochs per stage, quick preset): ~2 minutes."""
+def test_daph_on_toy_v2(tmp_path):
+    """The toy protocol v2 (pretrained toy-cnn, budget 60: 22 proxy + 60 hashing epochs, quick
+    preset). Measured (29 s of training on 2 cores): i2t 0.844, t2i 0.803 against 0.29 for random
+    codes."""
     from test_runner import random_code_map
 
     outcome = run(RunRequest(method="daph", dataset="toy", bits=32, seed=0, device="cpu", quiet=True,
                              results_dir=tmp_path))
     baseline = random_code_map({}, 32)
-    # measured: i2t 0.397, t2i 0.364 against 0.29 for random codes
+    assert outcome.result["training"]["epochs"] == {"proxies": {"planned": 22, "run": 22},
+                                                    "hashing": {"planned": 60, "run": 60}}
     for direction in ("i2t", "t2i"):
-        assert outcome.result["metrics"][direction]["map"] > baseline + 0.05, (direction, baseline)
+        assert outcome.result["metrics"][direction]["map"] > baseline + 0.3, (direction, baseline)

@@ -10,19 +10,19 @@ import torch
 from cmhbench.features import cached_features, feature_key
 from cmhbench.runner import RunRequest, run
 from cmhbench_datasets.toy import open_toy
-from conftest import run_cli
 
 
-def test_shallow_method_on_pixels_needs_an_encoder(tmp_path):
-    result = run_cli("run", "--method", "cvh", "--dataset", "toy", "--dataset-opt", "size=100", "--bits", "8",
-                     "--results", str(tmp_path), env={"COLUMNS": "300"})
-    assert result.returncode == 1
-    assert "cvh learns on feature vectors" in result.stderr and "add --image-encoder alexnet" in result.stderr
+def test_shallow_method_on_toy_learns_on_the_protocols_frozen_backbone(tmp_path):
+    """The toy protocol names its image encoder (toy-cnn, pretrained on disjoint toy images): a
+    shallow method learns on its frozen features."""
+    outcome = run(RunRequest(method="cvh", dataset="toy", bits=8, seed=0, device="cpu", quiet=True,
+                             dataset_options={"size": 100}, results_dir=tmp_path))
+    assert outcome.result["encoders"]["image"] == {"name": "toy-cnn", "weights": "toy", "frozen": True}
 
 
 def test_features_are_extracted_once_and_reused(tmp_path):
     request = dict(method="cmfh", dataset="toy", bits=8, seed=0, device="cpu", quiet=True,
-                   dataset_options={"size": 100}, image_encoder="alexnet")
+                   dataset_options={"size": 100, "image_size": 64}, image_encoder="alexnet")
     first = run(RunRequest(**request, results_dir=tmp_path / "a"))
     assert first.result["encoders"]["image"] == {"name": "alexnet", "weights": "none", "frozen": True}
     from cmhbench.fsutil import cache_home

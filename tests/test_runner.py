@@ -22,17 +22,18 @@ def random_code_map(options: dict, bits: int, draws: int = 5) -> float:
         for _ in range(draws)]))
 
 
-def test_dcmh_on_toy_beats_random_codes(tmp_path):
-    """The default `cmhbench run --method dcmh --dataset toy` setting learns (about 80 s on 2 cores)."""
-    options = {}
+def test_dcmh_on_toy_v2(tmp_path):
+    """The default `cmhbench run --method dcmh --dataset toy` (protocol v2: pretrained toy-cnn, 60
+    epochs, quick preset) learns. Measured (22 s of training on 2 cores): i2t 0.679, t2i 0.659
+    against 0.29 for random codes."""
     outcome = run(RunRequest(method="dcmh", dataset="toy", bits=32, seed=0, device="cpu",
-                             dataset_options=options, results_dir=tmp_path, quiet=True))
-    baseline = random_code_map(options, 32)
-    metrics = outcome.result["metrics"]
-    assert outcome.result["method"]["preset"] == "quick" and outcome.result["epoch_override"] == 10
-    # measured: i2t 0.42, t2i 0.35 against 0.29 for random codes
-    assert metrics["i2t"]["map"] > baseline + 0.08, (metrics["i2t"]["map"], baseline)
-    assert metrics["t2i"]["map"] > baseline + 0.04, (metrics["t2i"]["map"], baseline)
+                             results_dir=tmp_path, quiet=True))
+    baseline = random_code_map({}, 32)
+    result = outcome.result
+    assert result["protocol"]["version"] == 2 and result["encoders"]["image"] == {"name": "toy-cnn", "weights": "toy"}
+    assert result["method"]["preset"] == "quick" and result["training"]["epochs"] == {"train": {"planned": 60, "run": 60}}
+    for direction in ("i2t", "t2i"):
+        assert result["metrics"][direction]["map"] > baseline + 0.25, (direction, baseline)
 
 
 SMALL = dict(method="dcmh", dataset="toy", bits=16, seed=1, epochs=3, device="cpu",
@@ -71,7 +72,7 @@ def test_result_file_carries_provenance(tmp_path):
     result = json.loads(outcome.path.read_text())
     assert result["schema_version"] == 1 and len(result["run_id"]) == 64
     assert result["dataset"]["split_sizes"] == {"query": 20, "retrieval": 180, "train": 100}
-    assert result["encoders"]["image"] == {"name": "alexnet", "weights": "none"}
+    assert result["encoders"]["image"] == {"name": "toy-cnn", "weights": "toy"}
     assert set(result["metrics"]) == {"i2t", "t2i"}
     for key in ("train_seconds", "encode_seconds", "evaluate_seconds"):
         assert result["timings"][key] >= 0

@@ -73,7 +73,11 @@ def test_lrn_is_tensorflows():
     np.testing.assert_allclose(lrn(x).numpy(), expected, rtol=1e-10)
 
 
-def test_loss_terms_in_float64():
+@pytest.mark.parametrize("reduction, reduce", [("mean", np.mean), ("sum", np.sum),
+                                               ("half_sum", lambda x: 0.5 * np.sum(x))])
+def test_loss_terms_in_float64(reduction, reduce):
+    """Every squared term reduced as asked (the code's tf.nn.l2_loss is half the sum); the
+    adversarial cross-entropy is a mean in every case, as in the code."""
     rng = np.random.default_rng(0)
     n, b, k, c = 7, 3, 5, 4
     anchor_h = torch.tensor(rng.standard_normal((n, k)))
@@ -86,23 +90,27 @@ def test_loss_terms_in_float64():
     adversarial = torch.tensor(rng.standard_normal(b))
 
     def nll(a, x):
-        return np.mean([[math.log(1 + math.exp(0.5 * a[i] @ x[j])) - s[i, j].item() * 0.5 * a[i] @ x[j]
-                         for j in range(b)] for i in range(n)])
+        return reduce([[math.log(1 + math.exp(0.5 * a[i] @ x[j])) - s[i, j].item() * 0.5 * a[i] @ x[j]
+                        for j in range(b)] for i in range(n)])
 
     def squared(a, x):
-        return np.mean([[(s[i, j].item() * 0.5 * a[i] @ x[j] - math.log(1 + math.exp(0.5 * a[i] @ x[j]))) ** 2
-                         for j in range(b)] for i in range(n)])
+        return reduce([[(s[i, j].item() * 0.5 * a[i] @ x[j] - math.log(1 + math.exp(0.5 * a[i] @ x[j]))) ** 2
+                        for j in range(b)] for i in range(n)])
+
+    from cmhbench_methods.ssah import REDUCTIONS
 
     A, H, Fe = anchor_h.numpy(), hash_out.numpy(), feature.numpy()
-    assert abs(float(pairwise(anchor_h, hash_out, s, "likelihood")) - nll(A, H)) < 1e-12
-    assert abs(float(pairwise(anchor_h, hash_out, s, "code")) - squared(A, H)) < 1e-12
-    hp = {"alpha": 0.7, "gamma": 1.3, "beta": 0.1, "eta": 0.2, "delta": 0.5, "pairwise": "likelihood"}
-    quant = np.mean((np.sign(H) - H) ** 2)
-    label_term = np.mean((labels.numpy() - label_pred.numpy()) ** 2)
+    torch_reduce = REDUCTIONS[reduction]
+    assert abs(float(pairwise(anchor_h, hash_out, s, "likelihood", torch_reduce)) - nll(A, H)) < 1e-9
+    assert abs(float(pairwise(anchor_h, hash_out, s, "code", torch_reduce)) - squared(A, H)) < 1e-9
+    hp = {"alpha": 0.7, "gamma": 1.3, "beta": 0.1, "eta": 0.2, "delta": 0.5, "pairwise": "likelihood",
+          "reduction": reduction}
+    quant = reduce((np.sign(H) - H) ** 2)
+    label_term = reduce((labels.numpy() - label_pred.numpy()) ** 2)
     adv = np.mean([math.log(1 + math.exp(-a)) for a in adversarial.numpy()])  # BCE against "real"
     expected = 0.7 * nll(anchor_f.numpy(), Fe) + 1.3 * nll(A, H) + 0.1 * quant + 0.2 * label_term + 0.5 * adv
     ours = modality_loss(hp, hash_out, feature, label_pred, labels, s, anchor_f, anchor_h, adversarial)
-    assert abs(float(ours) - expected) < 1e-12
+    assert abs(float(ours) - expected) < 1e-9
 
 
 SMALL = dict(method="ssah", dataset="toy", bits=16, seed=0, device="cpu", quiet=True,
@@ -120,14 +128,56 @@ def test_resume_mid_schedule_gives_the_same_result(tmp_path, monkeypatch):
     assert resumed.result["metrics"] == reference.result["metrics"]
 
 
-def test_ssah_on_toy_beats_random_codes(tmp_path):
+def test_ssah_on_toy_v2(tmp_path):
+    """The toy protocol v2 (pretrained toy-cnn, budget 60 epochs, quick preset; the rates freeze
+    after about 20 of them). Measured (84 s of training on 2 cores): i2t 0.603, t2i 0.576 against
+    0.29 for random codes; LabNet's label self-retrieval mAP 0.92."""
     from test_runner import random_code_map
 
-    options = {"size": 400}
     outcome = run(RunRequest(method="ssah", dataset="toy", bits=32, seed=0, device="cpu", quiet=True,
-                             dataset_options=options, epochs=5, results_dir=tmp_path))
-    baseline = random_code_map(options, 32)
+                             results_dir=tmp_path))
+    baseline = random_code_map({}, 32)
     metrics = outcome.result["metrics"]
-    # measured (about 40 s): i2t 0.415, t2i 0.564 against 0.342 for random codes
-    assert metrics["i2t"]["map"] > baseline + 0.04, (metrics["i2t"]["map"], baseline)
-    assert metrics["t2i"]["map"] > baseline + 0.10, (metrics["t2i"]["map"], baseline)
+    for direction in ("i2t", "t2i"):
+        assert metrics[direction]["map"] > baseline + 0.2, (direction, metrics[direction]["map"], baseline)
+    assert outcome.result["diagnostics"]["labnet"]["label_self_map"] > 0.8
+
+
+def _labnet_on(labels: np.ndarray, hparams: dict, epochs: int) -> dict:
+    """SSAH's LabNet alone, trained on a label matrix for ``epochs`` of its own schedule; its health."""
+    from cmhbench.data.dataset import Dataset
+    from cmhbench.data.sources import SplitData
+    from cmhbench.encoders.identity import create_identity
+    from cmhbench.hparams import resolve_hparams
+    from cmhbench.method import MethodSetup
+    from cmhbench.train.context import TrainContext
+    from cmhbench_methods.ssah import SPEC
+
+    n, c = labels.shape
+    everything = np.arange(n)
+    dataset = Dataset(name="labels", version="1", images=np.zeros((n, 1), np.float32),
+                      texts=np.zeros((n, 1), np.float32), labels=labels,
+                      splits={"train": everything, "query": everything, "retrieval": everything},
+                      label_names=[str(i) for i in range(c)], image_kind="features", text_kind="features")
+    setup = MethodSetup(bits=32, hparams=resolve_hparams(SPEC, None, hparams), image_encoder=create_identity("none", 1),
+                        text_encoder=create_identity("none", 1), num_train=n, num_labels=c, text_dim=1,
+                        image_kind="features", text_kind="features", device=torch.device("cpu"))
+    torch.manual_seed(0)
+    method = SPEC.create(setup)
+    train = SplitData(dataset, "train", "cpu")
+    ctx = TrainContext(device=torch.device("cpu"), seed=0)
+    for epoch in range(epochs):
+        method.labnet_epoch(train, ctx, epoch)
+    return method.labnet_health(train.labels)
+
+
+def test_labnet_learns_the_real_mirflickr_labels():
+    """On MIRFLICKR-25K's label matrix (55 % of pairs similar) LabNet is healthy: its 32-bit codes
+    retrieve label sets. Measured: label self-retrieval mAP 0.977 after one epoch on the first 2,000
+    rows (published passes; 0.938 with 4 passes); 19-23 of the 24 single-class codes distinct."""
+    from conftest import shared_data
+
+    labels = np.loadtxt(shared_data("mirflickr25k-meta", "all_labels.txt"), dtype=np.uint8)[:2000]
+    health = _labnet_on(labels, {}, epochs=1)
+    assert health["label_self_map"] >= 0.95, health
+    assert health["distinct_class_codes"] >= 16, health

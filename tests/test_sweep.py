@@ -7,6 +7,7 @@ submitit's LocalExecutor (`submitit-local`, the code path of the Slurm executor)
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -169,7 +170,8 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
     assert sweep.returncode == 1 and "failed" in out
     assert not _results(results)
     states = sweep_status(jobs)
-    assert states[0].state == "interrupted" and "train 1 epochs" in states[0].detail
+    # killed after its first checkpoint at the earliest (a fast machine may have written more)
+    assert states[0].state == "interrupted" and re.search(r"train [1-9]\d* epochs", states[0].detail)
 
     resumed = run_cli("sweep", *common, "--results", str(results), "--executor", "submitit-local", "--name", "killme")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

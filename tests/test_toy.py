@@ -53,8 +53,8 @@ def test_each_modality_carries_the_labels():
 
 
 def test_bad_options_are_named():
-    with pytest.raises(CmhbenchError, match="image_size=32"):
-        toy.generate(size=100, image_size=32)
+    with pytest.raises(CmhbenchError, match="image_size=8: expected at least 16"):
+        toy.generate(size=100, image_size=8)
     with pytest.raises(CmhbenchError, match="unknown toy dataset option"):
         toy.parse_options({"sizes": 10})
     with pytest.raises(CmhbenchError, match="size=.ten.: expected an integer"):

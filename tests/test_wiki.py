@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from cmhbench.data import load_canonical
 from conftest import run_cli, shared_data
@@ -86,3 +87,44 @@ def test_ssah_on_wikipedia_does_not_collapse(wiki_home, tmp_path):
 def test_ssah_on_wikipedia_ten_epochs(wiki_home, tmp_path):
     metrics = _run_on_wiki("ssah", 32, 10, wiki_home, tmp_path)
     assert metrics["i2t"]["map"] > 0.18 and metrics["t2i"]["map"] > 0.15
+
+
+def _daph_on_wiki(wiki_home):
+    """DAPH built for the prepared Wikipedia data (features on both sides), inputs fitted; untrained."""
+    from cmhbench.data.sources import SplitData
+    from cmhbench.encoders.identity import create_identity
+    from cmhbench.method import MethodSetup
+    from cmhbench_methods.daph import SPEC
+
+    dataset = load_canonical(wiki_home / "prepared" / "wiki.h5")
+    train = SplitData(dataset, "train", "cpu")
+    setup = MethodSetup(bits=32, hparams=dict(SPEC.defaults), image_encoder=create_identity("none", 128),
+                        text_encoder=create_identity("none", 10), num_train=len(train), num_labels=10, text_dim=10,
+                        image_kind="features", text_kind="features", device=torch.device("cpu"))
+    torch.manual_seed(0)
+    method = SPEC.create(setup)
+    method.normalise.fit(train)
+    return method, train
+
+
+def _pre_tanh_std(net, normalise, raw, modality) -> float:
+    with torch.no_grad():
+        net.eval()
+        encoder, head = net[0], net[1]  # head: Linear, ReLU, Dropout, Linear (the hash layer), Tanh
+        return float(head[:-1](encoder(normalise(raw, modality))).std())
+
+
+def test_daph_hash_layers_do_not_saturate_on_wikipedia_features(wiki_home):
+    """The official N(0, 0.3²) hash layer gives a pre-tanh std of about 8 on standardised dense
+    features (80 % of tanh units saturated); ours starts at the official scale on bags of words,
+    about 0.7. Measured here: 0.66 (SIFT image side), 0.72 (LDA text side); 0.3 gives 8.4 / 8.3."""
+    method, train = _daph_on_wiki(wiki_home)
+    images = torch.cat([b.images for b in train.batches(4096, modalities=("image",))])
+    texts = torch.cat([b.texts for b in train.batches(4096, modalities=("text",))])
+    image_std = _pre_tanh_std(method.image_net, method.normalise, images, "image")
+    text_std = _pre_tanh_std(method.text_net, method.normalise, texts, "text")
+    assert 0.3 < image_std < 3 and 0.3 < text_std < 3, (image_std, text_std)
+    # the test can fail: with the official scale the same measurement exceeds 3
+    with torch.no_grad():
+        torch.nn.init.normal_(method.text_net[1][3].weight, 0.0, 0.3)
+    assert _pre_tanh_std(method.text_net, method.normalise, texts, "text") > 3

@@ -19,6 +19,7 @@ from cmhbench.errors import CmhbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MIN_SIDE = 63  # AlexNet's smallest input (its strided convolutions and pools reach zero below it)
 
 
 class BackboneEncoder(Encoder):
@@ -37,6 +38,10 @@ class BackboneEncoder(Encoder):
                 f"image backbones take uint8 N×H×W×3 pixels, got {raw.dtype} {tuple(raw.shape)}; "
                 "use --image-encoder identity for feature datasets"
             )
+        if min(raw.shape[1:3]) < MIN_SIDE:
+            raise CmhbenchError(
+                f"image backbones need images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got "
+                f"{raw.shape[1]}×{raw.shape[2]}; use a larger --dataset-opt image_size or --image-encoder toy-cnn")
         pixels = raw.permute(0, 3, 1, 2).float()
         pixels = (pixels - self.mean) / self.std
         return self.body(pixels.contiguous(memory_format=torch.channels_last))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cmhbench.encoders.backbones import factory
+from cmhbench.encoders.cnnf import create_cnnf
 from cmhbench.encoders.identity import create_identity
 from cmhbench.plugins import hookimpl
 from cmhbench.specs import Citation, EncoderSpec
@@ -34,6 +35,15 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
             create=factory("resnet50"),
             citation=Citation("Deep Residual Learning for Image Recognition", "CVPR", 2016,
                               "He, Zhang, Ren, Sun"),
+        ),
+        EncoderSpec(
+            name="cnnf",
+            description="CNN-F (VGG-F) up to fc7 (4096-d), as DCMH and SSAH use it; ImageNet weights "
+                        "from MatConvNet's imagenet-vgg-f.mat (--image-weights PATH)",
+            modality="image",
+            create=create_cnnf,
+            citation=Citation("Return of the Devil in the Details: Delving Deep into Convolutional Nets",
+                              "BMVC", 2014, "Chatfield, Simonyan, Vedaldi, Zisserman"),
         ),
         EncoderSpec(
             name="identity",

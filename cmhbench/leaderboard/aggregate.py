@@ -60,6 +60,11 @@ class Row:
         values = [r["metrics"][direction][metric] for r in self.scored(bits, direction)]
         return Stat.of(values) if values else None
 
+    def collapsed(self, bits: int, direction: str) -> bool:
+        """Whether any seed of this cell produced collapsed codes (most items sharing one code; the
+        runner's ``codes`` diagnostic): its mAP then measures the label prior, not retrieval."""
+        return any(result_collapsed(r) for r in self.scored(bits, direction))
+
     def curve(self, bits: int, direction: str, part: str, x: str, y: str) -> tuple[list[float], list[float]] | None:
         """Seed-mean of a per-run curve (precision@K, PR by radius) at one code length."""
         curves = [r["metrics"][direction][part] for r in self.scored(bits, direction)]
@@ -110,7 +115,8 @@ class Table:
         out = []
         for bits, direction in self.columns:
             stat = row.cell(bits, direction)
-            out.append(Cell(bits, direction, stat, stat is not None and stat.mean == self.best(bits, direction)))
+            out.append(Cell(bits, direction, stat, stat is not None and stat.mean == self.best(bits, direction),
+                            row.collapsed(bits, direction)))
         return out
 
 
@@ -120,10 +126,19 @@ class Cell:
     direction: str
     stat: Stat | None
     best: bool
+    collapsed: bool = False
 
     @property
     def text(self) -> str:
-        return format_stat(self.stat)
+        return format_stat(self.stat) + (" collapsed" if self.collapsed else "")
+
+
+def result_collapsed(result: dict[str, Any]) -> bool:
+    """True when a result's code diagnostic marks any split and modality as collapsed (results
+    written before the diagnostic existed carry none and count as not collapsed)."""
+    codes = result.get("codes") or {}
+    return any(isinstance(stats, dict) and stats.get("collapsed")
+               for split in codes.values() if isinstance(split, dict) for stats in split.values())
 
 
 def slug(text: str) -> str:

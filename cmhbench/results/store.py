@@ -16,11 +16,14 @@ SCHEMA_VERSION = 1
 def run_definition(*, method: str, hyperparameters: Mapping[str, Any], preset: str | None,
                    dataset: Mapping[str, Any], protocol: Mapping[str, Any], bits: int, seed: int,
                    epoch_override: int | None, encoders: Mapping[str, Any],
-                   directions: list[str]) -> dict[str, Any]:
+                   directions: list[str], precision: str | None = None) -> dict[str, Any]:
     """The fields that define a run (and nothing about when or where it ran): its run_id hashes
     these. The runner builds it before training; the leaderboard rebuilds it from a result file
-    to check that the file's run_id matches its content."""
-    return {
+    to check that the file's run_id matches its content. ``precision`` is the one asked for
+    (``--precision bf16|fp32``); the default (auto: the method's choice for the device) adds no
+    key, so results from before precision was part of the identity keep their run_id."""
+    extra = {"precision": precision} if precision else {}
+    return {**extra,
         "schema_version": SCHEMA_VERSION,
         "method": {"name": method, "hyperparameters": dict(hyperparameters), "preset": preset},
         "dataset": {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes")},
@@ -40,7 +43,7 @@ def definition_of_result(result: Mapping[str, Any]) -> dict[str, Any]:
         preset=result["method"].get("preset"), dataset={"options": {}, **result["dataset"]},
         protocol=result["protocol"], bits=result["bits"], seed=result["seed"],
         epoch_override=result.get("epoch_override"), encoders=result["encoders"],
-        directions=list(result["metrics"]))
+        directions=list(result["metrics"]), precision=result.get("precision_requested"))
 
 
 def compute_run_id(definition: Mapping[str, Any]) -> str:

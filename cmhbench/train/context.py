@@ -1,9 +1,16 @@
 """TrainContext: what a method's training loop gets from the harness.
 
-Resume after a crash is the harness's job: ``ctx.epochs(n, stage)`` yields only the epochs still to
-run in that stage, and after each finished epoch saves one checkpoint holding the method's full
+Resume after a crash is the harness's job: ``ctx.epochs(published_n, stage)`` yields only the epochs
+still to run in that stage, and after each finished epoch saves one checkpoint holding the method's full
 state, every stage's progress and all random-number-generator states, so that a resumed run
 continues bit-for-bit as an uninterrupted one would (on the same device and software).
+
+The epoch budget is the harness's too. A method passes each stage's *published* epoch count; the
+context applies the run's budget (``--epochs N`` or the protocol's) itself, so no method can ignore
+it. A method that declares its schedule (`MethodSpec.stages`) has every stage scaled in proportion:
+the longest published stage gets N epochs and every other stage round(published·N/longest), at
+least one (DAPH's 80 + 220 under ``--epochs 22`` runs 8 + 22). Learning-rate schedules that depend
+on the epoch count read ``planned_epochs`` so that they stretch or shrink with the budget.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ class TrainContext:
         precision: str = "auto",
         quiet: bool = False,
         epoch_override: int | None = None,
+        schedule: dict[str, int] | None = None,
     ):
         self.device = device
         self.seed = seed
@@ -70,6 +78,10 @@ class TrainContext:
         self.precision = precision
         self.quiet = quiet
         self.epoch_override = epoch_override
+        #: the method's published epochs per declared stage (None: it declares none, so every
+        #: stage it runs gets the budget itself, the behaviour before stages were declared)
+        self.schedule = dict(schedule) if schedule is not None else None
+        self.planned_by_stage: dict[str, int] = {}
         self.progress_by_stage: dict[str, int] = {}
         self.history: list[dict[str, Any]] = []
         self.resumed_from: dict[str, int] | None = None
@@ -78,9 +90,10 @@ class TrainContext:
 
     # --- precision -------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast on CUDA (unless fp32 was asked for); a no-op on CPU."""
-        if self.precision == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """bf16 autocast when the run's precision is bf16 (the default on CUDA; on the CPU only when
+        asked for, which is how the test suite exercises a GPU run's precision path); else a no-op."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # --- epochs, checkpoints and resume ---------------------------------------------------
@@ -97,6 +110,7 @@ class TrainContext:
                 ) from None
             method.load_state_dict(state["method"])  # CPU tensors: the method places them
             self.progress_by_stage = dict(state["progress"])
+            self.planned_by_stage = dict(state.get("planned", {}))
             self.history = list(state.get("history", []))
             self._restore_rng(state["rng"])
             self.resumed_from = dict(self.progress_by_stage)
@@ -105,12 +119,30 @@ class TrainContext:
     def checkpoint_path(self) -> Path | None:
         return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir else None
 
-    def num_epochs(self, published: int) -> int:
-        """The epoch count to run: ``--epochs`` (or the protocol's budget) when set, else the method's."""
-        return int(self.epoch_override) if self.epoch_override is not None else int(published)
+    def planned_epochs(self, published: int, stage: str = "train") -> int:
+        """The epochs ``stage`` runs under this run's budget, given its published count."""
+        published = int(published)
+        if published < 1:
+            raise CmhbenchError(f"stage {stage!r}: a published epoch count must be at least 1, got {published}")
+        if self.schedule is not None and stage in self.schedule and self.schedule[stage] != published:
+            raise CmhbenchError(
+                f"stage {stage!r} was asked to run {published} epochs, but the method's schedule "
+                f"publishes {self.schedule[stage]}: pass the published count to ctx.epochs; the budget "
+                "is applied by the harness")
+        if self.epoch_override is None:
+            return published
+        if self.schedule is None:  # nothing declared: the budget is the stage's epoch count
+            return int(self.epoch_override)
+        if stage not in self.schedule:  # a fixed loop outside the schedule (e.g. a closed-form solve)
+            return published
+        longest = max(self.schedule.values())
+        return max(1, round(published * int(self.epoch_override) / longest))
 
-    def epochs(self, n: int, stage: str = "train") -> Iterator[int]:
-        """Yield the epoch numbers of ``stage`` that have not run yet; checkpoint after each."""
+    def epochs(self, published: int, stage: str = "train") -> Iterator[int]:
+        """Yield the epoch numbers of ``stage`` that have not run yet, under the run's budget (see
+        the module docstring); checkpoint after each."""
+        n = self.planned_epochs(published, stage)
+        self.planned_by_stage[stage] = n
         done = self.progress_by_stage.get(stage, 0)
         task = None
         if self._progress is not None:
@@ -130,6 +162,7 @@ class TrainContext:
         state = {
             "method": self._method.state_dict(),
             "progress": dict(self.progress_by_stage),
+            "planned": dict(self.planned_by_stage),
             "history": list(self.history),
             "rng": self._capture_rng(),
         }
@@ -157,6 +190,12 @@ class TrainContext:
         self.generator.set_state(rng["generator"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def epochs_record(self) -> dict[str, dict[str, int]]:
+        """Per stage: the epochs planned under the budget and the epochs actually run (every
+        segment of a resumed run counted)."""
+        return {stage: {"planned": planned, "run": int(self.progress_by_stage.get(stage, 0))}
+                for stage, planned in self.planned_by_stage.items()}
 
     # --- logging and progress -------------------------------------------------------------
     def log(self, stage: str, epoch: int, **values: float) -> None:

@@ -36,7 +36,7 @@ _SHAPES = ["disc", "square", "triangle", "ring", "cross", "hbar", "vbar", "diamo
 
 OPTION_DEFAULTS: dict[str, Any] = {
     "size": 1000,          # number of image-text pairs
-    "image_size": 64,      # square images, pixels per side
+    "image_size": 32,      # square images, pixels per side (the ImageNet backbones need 63 or more)
     "vocabulary": 400,     # bag-of-words width
     "seed": 0,             # generation seed (not the run seed)
 }
@@ -75,13 +75,14 @@ def _shape_mask(shape: str, yy: np.ndarray, xx: np.ndarray, cy: float, cx: float
     raise ValueError(shape)
 
 
-def generate(size: int = 1000, image_size: int = 64, vocabulary: int = 400, seed: int = 0,
+def generate(size: int = 1000, image_size: int = 32, vocabulary: int = 400, seed: int = 0,
              num_labels: int = len(LABEL_NAMES)) -> dict[str, Any]:
     """Generate the arrays and splits. Same parameters, same bytes, on any machine."""
     if size < 20:
         raise CmhbenchError(f"toy option size={size}: expected at least 20 pairs")
-    if image_size < 63:
-        raise CmhbenchError(f"toy option image_size={image_size}: expected at least 63 (AlexNet's minimum)")
+    if image_size < 16:
+        raise CmhbenchError(f"toy option image_size={image_size}: expected at least 16 "
+                            "(and at least 63 for the ImageNet backbones)")
     if vocabulary < num_labels * _WORDS_PER_LABEL:
         raise CmhbenchError(
             f"toy option vocabulary={vocabulary}: expected at least {num_labels * _WORDS_PER_LABEL}")
@@ -149,6 +150,6 @@ def open_toy(options: Mapping[str, Any]) -> Dataset:
         write_canonical(
             path, **arrays, name="toy", version=f"{GENERATOR_VERSION}:{digest[:12]}",
             label_names=LABEL_NAMES, source_sha256={"generator": digest},
-            image_kind="pixels", text_kind="bow", protocol="toy-v1",
+            image_kind="pixels", text_kind="bow", protocol="toy",
         )
     return load_canonical(Path(path))

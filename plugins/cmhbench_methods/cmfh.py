@@ -67,4 +67,4 @@ SPEC = MethodSpec(
     name="cmfh", description="Collective Matrix Factorization Hashing: shared latent factors, closed-form ALS",
     citation=Citation("Collective Matrix Factorization Hashing for Multimodal Data", "CVPR", 2014,
                       "Guiguang Ding, Yuchen Guo, Jile Zhou"),
-    create=CMFH, defaults=DEFAULTS, image_encoder="", input="features")
+    create=CMFH, defaults=DEFAULTS, image_encoder="", input="features", stages={})

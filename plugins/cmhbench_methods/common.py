@@ -36,6 +36,31 @@ def normal_init(module: nn.Module, std: float = 0.01) -> nn.Module:
     return module
 
 
+def tanh_head_std(input_dim: int, target: float = 0.7, hidden: int = 4096) -> float:
+    """The N(0, s²) init of a tanh hash layer behind ``Linear(input_dim, hidden)`` (PyTorch's
+    default init) and ReLU that gives pre-tanh outputs of standard deviation ``target`` on inputs
+    standardised to unit variance per dimension.
+
+    With fc1 weights and biases U(±1/√d) the ReLU'd hidden units have E[h²] = (‖x‖² + 1)/(6d), so
+    the hash layer's output has variance s²·hidden·(d + 1)/(6d) for ‖x‖² = d. DAPH's official
+    N(0, 0.3²) gives about 0.6-0.7 on its sparse bags of words but 7.9 on standardised dense
+    features, where four in five tanh units saturate and stage 2 barely learns; 0.7 is the
+    official regime.
+    """
+    return target / math.sqrt(hidden * (input_dim + 1) / (6 * input_dim))
+
+
+def without_dropout(module: nn.Module) -> nn.Module:
+    """Replace every dropout layer by the identity, in place: CNN-F (DCMH's and SSAH's backbone)
+    has none, so the AlexNet stand-in must not add the two that torchvision's AlexNet carries."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(module, name, nn.Identity())
+        else:
+            without_dropout(child)
+    return module
+
+
 def is_feature_encoder(encoder: Encoder) -> bool:
     """True when the image side is a feature vector (identity encoder) rather than a CNN."""
     return isinstance(encoder, IdentityEncoder)
@@ -51,18 +76,22 @@ def module_state(modules: dict[str, Any]) -> dict[str, Any]:
 
 
 class InputNormaliser:
-    """Train-split input statistics: texts are centred (DCMH's ``normZeroMean``); feature inputs
-    (image features, text features such as LDA topics) are also scaled to unit variance
+    """Train-split input statistics: texts are centred (DCMH's ``normZeroMean``) unless
+    ``centre_bow`` is off (DAPH and SSAH feed raw bags of words); feature inputs (image features,
+    text features such as LDA topics) are centred and scaled to unit variance
     (``normEqualVariance``); pixels are left to the backbone."""
 
-    def __init__(self, device: torch.device, feature_image: bool, feature_text: bool):
+    def __init__(self, device: torch.device, feature_image: bool, feature_text: bool, centre_bow: bool = True):
         self.feature = {"image": feature_image, "text": feature_text}
+        self.centre_bow = centre_bow
         self.shift = {m: torch.zeros(1, device=device) for m in ("image", "text")}
         self.scale = {m: torch.ones(1, device=device) for m in ("image", "text")}
 
     def fit(self, train) -> None:
         for modality in ("text", "image"):
             if modality == "image" and not self.feature["image"]:
+                continue
+            if modality == "text" and not self.feature["text"] and not self.centre_bow:
                 continue
             total = square = None
             for batch in train.batches(4096, modalities=(modality,)):

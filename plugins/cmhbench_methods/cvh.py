@@ -55,4 +55,4 @@ SPEC = MethodSpec(
     name="cvh", description="Cross-View Hashing: spectral relaxation solved as a generalized eigenproblem",
     citation=Citation("Learning Hash Functions for Cross-View Similarity Search", "IJCAI", 2011,
                       "Shaishav Kumar, Raghavendra Udupa"),
-    create=CVH, defaults=DEFAULTS, image_encoder="", input="features", choices={"form": ("paper", "copied")})
+    create=CVH, defaults=DEFAULTS, image_encoder="", input="features", stages={}, choices={"form": ("paper", "copied")})

@@ -12,7 +12,9 @@ dropout 0.2) -> K -> normalise). Loss L1 + L3(image) + L3(text) + β·L_qtf + α
 batch 90, 80 epochs. Code-over-paper: the L3 denominator has an extra e⁰ per positive class; losses
 are summed over the batch; the proxies are read out with the networks still in training mode
 (dropout active), as the code does after its last epoch (``proxy_dropout=False`` reads them in
-evaluation mode instead).
+evaluation mode instead). The image branch's optimiser holds only the backbone, as the code's does
+(its 4096 -> 512 layer, label branch and code layer keep their initialisation;
+``proxy_train_image_heads=True`` trains them too). Bags of words go in raw, not centred.
 
 **Stage 2, modality-specific hashing** (``DAPH.py``): image net = backbone to 4096 -> K -> tanh;
 text net = BoW -> 4096 (ReLU, dropout 0.2) -> K (N(0, 0.3²) init) -> tanh. Anchors are the signs of
@@ -34,7 +36,10 @@ file when there are none) and ``joint`` (the paper's joint-training ablation: on
 epoch runs a proxy-network epoch while fewer than ``proxy_epochs`` have run, re-reads the proxy
 codes, then trains both hashing networks against these moving anchors; nothing is cached, since the
 proxies are not a fixed artifact). Feature inputs (identity image encoder) get the text branches' structure
-and are standardised on the training split.
+and are standardised on the training split; their tanh hash layers are initialised so that the
+pre-tanh scale is the official code's on bags of words (``common.tanh_head_std``: 0.027 instead of
+0.3, which saturates tanh on dense standardised inputs). Precision: fp32, as the code.
+See docs/methods/daph.md for the line-by-line audit against the official code.
 """
 
 from __future__ import annotations
@@ -53,16 +58,18 @@ from cmhbench.fsutil import atomic_path, cache_home
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.specs import Citation, MethodSpec
 from cmhbench_methods import daph_losses as L
-from cmhbench_methods.common import InputNormaliser, TwoNetworkCodes, is_feature_encoder
+from cmhbench_methods.common import InputNormaliser, TwoNetworkCodes, is_feature_encoder, tanh_head_std
 
 STAGE1 = {"proxy_epochs": 80, "proxy_batch_size": 90, "proxy_lr": 2e-4, "class_lr": 1e-3, "alpha": 0.2,
           "beta": 0.2, "proxy_dropout": True, "use_l1": True, "use_l2": True, "use_l3": True,
-          "use_qtf": True, "label_only_class_codes": False}
+          "use_qtf": True, "label_only_class_codes": False, "proxy_train_image_heads": False}
 STAGE2 = {"epochs": 220, "batch_size": 128, "lr": 0.005, "eta": 1.0, "use_same": True, "use_class": True,
           "use_similar": True}
 DEFAULTS = {**STAGE1, **STAGE2, "gamma": 20.0, "sigma": 0.2, "weight_decay": 1e-5, "stage": "both"}
-# Short-budget setting for the toy protocol (from scratch, ~10 epochs): larger steps, same losses.
-QUICK = {"proxy_lr": 0.01, "class_lr": 0.01, "lr": 0.05, "batch_size": 32}
+# Short-budget setting (toy v2: 500 training items, pretrained toy-cnn): the published rates with
+# stage-2 batches of 32, so an epoch takes 15 steps instead of 3. Measured on toy v2, 60 epochs:
+# i2t 0.844 / t2i 0.803; v1's larger rates (0.01 / 0.01 / 0.05) give 0.843 / 0.797.
+QUICK = {"batch_size": 32}
 STAGES = ("both", "proxies", "hashing", "joint")
 _STAGE1_KEYS = sorted(STAGE1) + ["gamma", "sigma", "weight_decay"]
 
@@ -116,7 +123,8 @@ class DAPH(TwoNetworkCodes, HashingMethod):
         hp, bits, c, device = self.hparams, setup.bits, setup.num_labels, setup.device
         self.produces_codes = hp["stage"] != "proxies"
         feature_image = is_feature_encoder(setup.image_encoder)
-        self.normalise = InputNormaliser(device, feature_image, setup.text_kind == "features")
+        # the official code feeds raw bags of words (no centring); feature inputs are standardised
+        self.normalise = InputNormaliser(device, feature_image, setup.text_kind == "features", centre_bow=False)
         image_dim, text_dim = setup.image_encoder.out_dim, setup.text_encoder.out_dim
         # stage 1: its own copy of the (untrained) backbone, as the code builds two AlexNets
         if feature_image:
@@ -124,30 +132,42 @@ class DAPH(TwoNetworkCodes, HashingMethod):
         else:
             image_body = nn.Sequential(copy.deepcopy(setup.image_encoder), nn.Linear(image_dim, 512))
         self.image_proxy = ProxyBranch(image_body, c, bits).to(device)
+        # The official code's image-proxy optimiser holds only the backbone: the 4096->512 layer,
+        # the label branch and the code layer stay at their initialisation for all of stage 1.
+        # Feature inputs have no backbone, so there everything trains.
+        if feature_image or hp["proxy_train_image_heads"]:
+            image_proxy_params = list(self.image_proxy.parameters())
+        else:
+            image_proxy_params = list(self.image_proxy.body[0].parameters())
         self.text_proxy = ProxyBranch(nn.Sequential(setup.text_encoder, _normalised_mlp(text_dim, 0.5, init_std=0.3)), c, bits).to(device)
         self.class_proxy = ClassProxyGenerator(c, bits).to(device)
         wd = float(hp["weight_decay"])
         self.proxy_opts = {
-            "image": torch.optim.SGD(self.image_proxy.parameters(), lr=float(hp["proxy_lr"]), weight_decay=wd),
+            "image": torch.optim.SGD(image_proxy_params, lr=float(hp["proxy_lr"]), weight_decay=wd),
             "text": torch.optim.SGD(self.text_proxy.parameters(), lr=float(hp["proxy_lr"]), weight_decay=wd),
             "class": torch.optim.SGD(self.class_proxy.parameters(), lr=float(hp["class_lr"]), weight_decay=wd),
         }
         # stage 2
         if feature_image:
-            self.image_net = nn.Sequential(copy.deepcopy(setup.image_encoder), _text_hash_net(image_dim, bits)).to(device)
+            self.image_net = nn.Sequential(copy.deepcopy(setup.image_encoder),
+                                           _text_hash_net(image_dim, bits, tanh_head_std(image_dim))).to(device)
         else:
             self.image_net = nn.Sequential(setup.image_encoder, nn.Linear(image_dim, bits), nn.Tanh()).to(device)
-        self.text_net = nn.Sequential(copy.deepcopy(setup.text_encoder), _text_hash_net(text_dim, bits)).to(device)
+        # the official N(0, 0.3²) hash layer on bags of words; on standardised features it would
+        # saturate tanh (pre-tanh std ~8), so there the init keeps the official pre-tanh scale
+        text_std = tanh_head_std(text_dim) if setup.text_kind == "features" else 0.3
+        self.text_net = nn.Sequential(copy.deepcopy(setup.text_encoder), _text_hash_net(text_dim, bits, text_std)).to(device)
         self.hash_opts = {m: torch.optim.SGD(net.parameters(), lr=float(hp["lr"]), weight_decay=wd)
                           for m, net in (("image", self.image_net), ("text", self.text_net))}
         self.proxies: dict[str, torch.Tensor] | None = None
+        self._bf16 = False
         self._proxy_epochs = int(hp["proxy_epochs"])  # fit() applies the run's epoch override
 
     # --- proxies: stage 1 and its cached artifact ---------------------------------------------
     def proxy_cache_key(self, epochs: int) -> str:
         settings = {k: self.hparams[k] for k in _STAGE1_KEYS}
         identity = {"dataset": self.setup.dataset_id, "bits": self.bits, "seed": self.setup.seed,
-                    "stage1": settings, "epochs": epochs}
+                    "stage1": settings, "epochs": epochs, **({"precision": "bf16"} if self._bf16 else {})}
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
     def proxy_cache_path(self, epochs: int):
@@ -160,8 +180,9 @@ class DAPH(TwoNetworkCodes, HashingMethod):
 
     def fit(self, train, ctx) -> None:
         hp = self.hparams
+        self._bf16 = ctx.precision == "bf16"  # bf16 proxies are not reused by fp32 runs, nor the reverse
         self.normalise.fit(train)
-        self._proxy_epochs = ctx.num_epochs(int(hp["proxy_epochs"]))
+        self._proxy_epochs = ctx.planned_epochs(int(hp["proxy_epochs"]), "proxies")
         if hp["stage"] == "joint":
             self._fit_jointly(train, ctx)
             return
@@ -173,7 +194,7 @@ class DAPH(TwoNetworkCodes, HashingMethod):
             if hp["stage"] == "hashing":
                 raise CmhbenchError(f"--set stage=hashing needs saved proxy codes for these settings ({cache}); "
                                     "run with stage=both or stage=proxies first")
-            for epoch in ctx.epochs(self._proxy_epochs, stage="proxies"):
+            for epoch in ctx.epochs(int(hp["proxy_epochs"]), stage="proxies"):
                 ctx.log("proxies", epoch, loss=self._proxy_epoch(train, ctx))
             self.proxies = self._read_proxies(train)
             with atomic_path(cache) as tmp:
@@ -181,13 +202,13 @@ class DAPH(TwoNetworkCodes, HashingMethod):
             ctx.save_checkpoint()
         if hp["stage"] == "proxies":
             return
-        for epoch in ctx.epochs(ctx.num_epochs(int(hp["epochs"])), stage="hashing"):
+        for epoch in ctx.epochs(int(hp["epochs"]), stage="hashing"):
             image_loss = self._hash_epoch(train, ctx, "image")
             text_loss = self._hash_epoch(train, ctx, "text")
             ctx.log("hashing", epoch, image_loss=image_loss, text_loss=text_loss)
 
     def _fit_jointly(self, train, ctx) -> None:
-        for epoch in ctx.epochs(ctx.num_epochs(int(self.hparams["epochs"])), stage="joint"):
+        for epoch in ctx.epochs(int(self.hparams["epochs"]), stage="joint"):
             losses = {"proxy_loss": self._proxy_epoch(train, ctx)} if epoch < self._proxy_epochs else {}
             self.proxies = self._read_proxies(train)
             losses["image_loss"] = self._hash_epoch(train, ctx, "image")
@@ -298,9 +319,9 @@ def _data_terms(hp, h_v, h_t, p, labels, gamma, sigma):
     return L.proxy_softmax(h_v, p, labels, gamma, sigma) + L.proxy_softmax(h_t, p, labels, gamma, sigma)
 
 
-def _text_hash_net(input_dim: int, bits: int) -> nn.Sequential:
+def _text_hash_net(input_dim: int, bits: int, head_std: float) -> nn.Sequential:
     last = nn.Linear(4096, bits)
-    nn.init.normal_(last.weight, 0.0, 0.3)
+    nn.init.normal_(last.weight, 0.0, head_std)
     return nn.Sequential(nn.Linear(input_dim, 4096), nn.ReLU(inplace=True), nn.Dropout(0.2), last, nn.Tanh())
 
 
@@ -308,4 +329,7 @@ SPEC = MethodSpec(
     name="daph", description="Data-Aware Proxy Hashing: learnt data-aware proxies, then modality-specific nets",
     citation=Citation("Data-Aware Proxy Hashing for Cross-modal Retrieval", "SIGIR", 2023,
                       "Rong-Cheng Tu, Xian-Ling Mao, Wenjin Ji, Wei Wei, Heyan Huang"),
-    create=DAPH, defaults=DEFAULTS, presets={"quick": QUICK}, image_encoder="alexnet", choices={"stage": STAGES})
+    create=DAPH, defaults=DEFAULTS, presets={"quick": QUICK}, image_encoder="alexnet", choices={"stage": STAGES},
+    cuda_precision="fp32",  # the official code trains in fp32
+    # joint training runs the proxy network inside the hashing loop, for its first proxy_epochs
+    stages={"proxies": "proxy_epochs", "hashing": "epochs", "joint": "epochs"})

@@ -96,8 +96,8 @@ CITATION = Citation("Large-Scale Supervised Multimodal Hashing with Semantic Cor
                     "AAAI", 2014, "Dongqing Zhang, Wu-Jun Li")
 SPECS = [
     MethodSpec(name="scm-orth", description="SCM, orthogonal projections (one generalized eigenproblem)",
-               citation=CITATION, create=SCMOrth, defaults=ORTH_DEFAULTS, image_encoder="", input="features"),
+               citation=CITATION, create=SCMOrth, defaults=ORTH_DEFAULTS, image_encoder="", input="features", stages={}),
     MethodSpec(name="scm-seq", description="SCM, sequential bit-by-bit learning against the residual",
-               citation=CITATION, create=SCMSeq, defaults=SEQ_DEFAULTS, image_encoder="", input="features",
+               citation=CITATION, create=SCMSeq, defaults=SEQ_DEFAULTS, image_encoder="", input="features", stages={},
                choices={"stop": STOP_RULES}),
 ]

@@ -16,5 +16,6 @@ def cmhbench_register_methods():
                               "cmhbench examples", 2026),
             create=RidgeCodes,
             defaults=DEFAULTS,
+            stages={},  # closed form: no epochs for the budget to scale
         )
     ]
