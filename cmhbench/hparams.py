@@ -22,9 +22,12 @@ def parse_assignment(text: str, option: str = "--set") -> tuple[str, str]:
 
 
 def coerce(key: str, value: Any, default: Any, method: str) -> Any:
-    """Convert a string value to the type of the published default."""
+    """The value in the type of the published default, whatever its origin: a string from
+    ``--set``, a number or bool from a sweep file or from Python. One run has one canonical form,
+    so ``--set gamma=1`` and ``gamma: 1`` in a sweep file give one run_id; a value of the wrong
+    kind (``gamma: true``, ``epochs: 2.5``) is refused."""
     if not isinstance(value, str):
-        return value
+        return _coerce_typed(key, value, default, method)
     try:
         if isinstance(default, bool):
             lowered = value.lower()
@@ -42,6 +45,32 @@ def coerce(key: str, value: Any, default: Any, method: str) -> Any:
             f"--set {key}={value}: {method} expects {type(default).__name__} for {key} "
             f"(default {default!r})"
         ) from None
+    return value
+
+
+def _coerce_typed(key: str, value: Any, default: Any, method: str) -> Any:
+    def refuse() -> CmhbenchError:
+        return CmhbenchError(f"hyper-parameter {key}={value!r}: {method} expects {type(default).__name__} for "
+                             f"{key} (default {default!r})")
+
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise refuse()
+    if isinstance(value, bool):  # bool is an int in Python: never a number here
+        raise refuse()
+    if isinstance(default, int):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise refuse()
+    if isinstance(default, float):
+        if isinstance(value, (int, float)):
+            return float(value)
+        raise refuse()
+    if isinstance(default, str) and not isinstance(value, str):
+        raise refuse()
     return value
 
 

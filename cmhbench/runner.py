@@ -25,7 +25,7 @@ from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
-from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, run_definition
+from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, run_definition
 from cmhbench.results import provenance
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
@@ -200,7 +200,8 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         shutil.rmtree(checkpoint_dir)
     ctx = TrainContext(device=device, seed=request.seed, checkpoint_dir=checkpoint_dir,
                        precision=resolve_precision(request.precision, method_spec, device), quiet=request.quiet,
-                       epoch_override=epoch_override, schedule=published_schedule(method_spec, hparams))
+                       epoch_override=epoch_override, schedule=published_schedule(method_spec, hparams),
+                       run_id=run_id)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
@@ -264,6 +265,7 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         "command": provenance.command_line(),
         "created_utc": provenance.utc_now(),
     }
+    result["content_sha256"] = content_digest(result)
     store.write(path, result)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return RunOutcome(path, result, skipped=False)

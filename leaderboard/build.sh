@@ -7,4 +7,4 @@ for sweep in leaderboard/sweeps/*.yaml; do
     cmhbench sweep "$sweep" --device "${DEVICE:-auto}" --executor "${EXECUTOR:-local}" || true
 done
 cmhbench leaderboard build leaderboard/results --out leaderboard/site --title "cmhbench leaderboard" \
-    --note "${NOTE:-CPU budget (2-core CPU, no GPU): toy under its protocol (10 epochs per stage, quick presets; deep methods one seed); Wikipedia deep methods at 10 epochs with quick presets, one seed, 32 bits, far below their published schedules (DCMH 500, SSAH 500, DAPH 80+220 epochs). Shallow methods run to convergence.}"
+    --note "${NOTE:-2-core CPU, no GPU. toy: protocol v2 (toy-cnn pretrained on disjoint toy images, epoch budget 60, quick presets), three seeds; v1 results (AlexNet from scratch, 10 epochs) stay in their own tables. Wikipedia: deep methods at their published schedules (DCMH 500, SSAH 500, DAPH 80+220 epochs) where run so far (32 bits, seed 0); the older quick-preset 10-epoch runs stay in their own rows. Shallow methods run to convergence.}"

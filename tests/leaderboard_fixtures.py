@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cmhbench.results import compute_run_id, definition_of_result
+from cmhbench.results import compute_run_id, content_digest, definition_of_result
 
 
 def direction_metrics(map_value: float) -> dict[str, Any]:
@@ -44,10 +44,15 @@ def make_result(method: str = "dcmh", dataset: str = "toy", bits: int = 16, seed
         "git_commit": "0123456789abcdef", "command": command, "created_utc": created,
     }
     result["run_id"] = compute_run_id(definition_of_result(result))
+    result["content_sha256"] = content_digest(result)
     return result
 
 
-def write_result(folder: Path, result: dict[str, Any], name: str | None = None) -> Path:
+def write_result(folder: Path, result: dict[str, Any], name: str | None = None, stamp: bool = True) -> Path:
+    """Write a result file; ``stamp`` recomputes its content digest, as the runner would have for
+    the metrics the test chose (tests of tampering pass False)."""
+    if stamp:
+        result = {**result, "content_sha256": content_digest(result)}
     path = folder / (name or f"{result['method']['name'].encode().hex()[:16]}-{result['bits']}-{result['seed']}-{result['run_id'][:8]}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result))

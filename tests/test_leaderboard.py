@@ -266,3 +266,43 @@ def test_hostile_site_in_a_real_browser(browser, tmp_path):
     assert HOSTILE in browser.find_element("css selector", "p.note").text  # shown as text, not run
     for page in (site / "methods").glob("*.html"):
         _check_page(browser, page)
+
+
+def test_an_edited_metric_is_rejected(tmp_path):
+    """The run_id covers the definition; content_sha256 covers what was measured."""
+    from cmhbench.leaderboard.load import load_results
+
+    honest = make_result(i2t=0.41)
+    edited = json.loads(json.dumps(honest))
+    edited["metrics"]["i2t"]["map"] = 0.91
+    write_result(tmp_path / "a", honest)
+    write_result(tmp_path / "b", edited, stamp=False)
+    report = load_results([tmp_path / "b"])
+    assert not report.entries and "content_sha256 does not match" in report.rejected[0][1]
+    unstamped = {k: v for k, v in honest.items() if k != "content_sha256"}
+    write_result(tmp_path / "c", unstamped, stamp=False)
+    assert "no content_sha256" in load_results([tmp_path / "c"]).rejected[0][1]
+
+
+def test_non_finite_metrics_are_rejected(tmp_path):
+    from cmhbench.leaderboard.load import load_results
+
+    result = make_result()
+    result["metrics"]["t2i"]["map_at"]["50"] = float("nan")
+    write_result(tmp_path, result)  # a valid digest: the NaN itself is the reason
+    (path, reason), = load_results([tmp_path]).rejected
+    assert reason == "metrics/t2i/map_at/50: not a finite number"
+
+
+def test_one_run_id_with_two_measurements_is_a_conflict(tmp_path):
+    from cmhbench.leaderboard.load import load_results
+
+    first = make_result(i2t=0.41, created="2026-11-23T00:00:00Z")
+    second = json.loads(json.dumps(first))
+    second["metrics"]["i2t"]["map"] = 0.55
+    second["created_utc"] = "2026-11-24T00:00:00Z"  # newer, but not believed over the other
+    write_result(tmp_path / "a", first)
+    write_result(tmp_path / "b", second)
+    report = load_results([tmp_path])
+    assert not report.entries
+    assert len(report.rejected) == 2 and all("conflict" in reason for _, reason in report.rejected)

@@ -96,3 +96,76 @@ def test_a_default_outside_its_choices_is_refused_at_registration():
     with pytest.raises(ValueError, match="default form='both' is not among its choices"):
         MethodSpec(name="m", description="", citation=Citation("t", "v", 2026), create=lambda setup: None,
                    defaults={"form": "both"}, choices={"form": ("paper", "copied")})
+
+
+def _module(name: str, source: str):
+    import types
+
+    module = types.ModuleType(name)
+    exec(textwrap.dedent(source), module.__dict__)
+    return module
+
+
+EXITS_ON_IMPORT = """
+    raise SystemExit(0)
+"""
+
+HOOK_RAISES_BASE_EXCEPTION = """
+    from cmhbench import hookimpl
+
+    class Sneaky(BaseException):
+        pass
+
+    @hookimpl
+    def cmhbench_register_methods():
+        raise Sneaky("not an Exception")
+"""
+
+HOOK_RETURNS_A_NUMBER = """
+    from cmhbench import hookimpl
+
+    @hookimpl
+    def cmhbench_register_methods():
+        return 42
+"""
+
+MISSPELLED_HOOK = """
+    from cmhbench import hookimpl
+
+    @hookimpl
+    def cmhbench_register_method():
+        return []
+"""
+
+PATH_NAME = """
+    from cmhbench import hookimpl
+    from cmhbench.specs import Citation, MethodSpec
+
+    @hookimpl
+    def cmhbench_register_methods():
+        return [MethodSpec(name="../../../x", description="escape", citation=Citation("x", "y", 2020),
+                           create=lambda setup: None)]
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (HOOK_RAISES_BASE_EXCEPTION, "cmhbench_register_methods: Sneaky: not an Exception"),
+    (HOOK_RETURNS_A_NUMBER, "TypeError"),
+    (MISSPELLED_HOOK, "unknown hook cmhbench_register_method; known hooks: cmhbench_register_datasets"),
+    (PATH_NAME, "method name '../../../x' from plugin 'bad' (extra plugin bad) is not an identifier"),
+])
+def test_a_misbehaving_plugin_is_listed_broken_and_the_rest_works(source, expected):
+    registry = build_registry(extra_plugins=[("bad", _module("bad", source))])
+    (bad,) = [p for p in registry.plugins if p.name == "bad"]
+    assert bad.error and expected in bad.error, bad.error
+    assert "dcmh" in registry.names("method") and "../../../x" not in registry.names("method")
+
+
+def test_a_plugin_that_exits_on_import_does_not_exit_the_cli(tmp_path):
+    """Before, every command exited 0 having done nothing."""
+    root = make_distribution(tmp_path / "site", "exiting-plugin", "exiting_mod", EXITS_ON_IMPORT)
+    env = {"PYTHONPATH": str(root), "COLUMNS": "250"}
+    listing = run_cli("plugins", env=env)
+    assert listing.returncode == 0 and "exiting-plugin" in listing.stdout and "SystemExit" in listing.stdout
+    methods = run_cli("methods", env=env)
+    assert methods.returncode == 0 and "dcmh" in methods.stdout

@@ -80,3 +80,23 @@ def test_result_file_carries_provenance(tmp_path):
     assert env["torch"] and env["python"] and env["host"] and env["device"] == "cpu"
     assert result["created_utc"].endswith("Z") and "command" in result
     assert result["method"]["hyperparameters"]["gamma"] == 1.0
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch):
+    """Another seed's checkpoint copied into this run's folder: one line, never adopted."""
+    import shutil
+
+    from cmhbench.errors import CmhbenchError
+    from cmhbench.runner import plan
+
+    crash_after_checkpoints(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        run(RunRequest(**SMALL, results_dir=tmp_path))
+    monkeypatch.undo()
+    other = RunRequest(**{**SMALL, "seed": 2}, results_dir=tmp_path)
+    (source,) = (tmp_path / ".checkpoints").iterdir()
+    target = tmp_path / ".checkpoints" / plan(other).run_id
+    shutil.copytree(source, target)
+    with pytest.raises(CmhbenchError, match=r"checkpoint .* belongs to run .*, not to this run"):
+        run(other)
+    assert not list(tmp_path.rglob("*bits-seed2*.json"))

@@ -54,10 +54,10 @@ def test_unprepared_run_tells_the_prepare_command(tmp_path):
     assert result.returncode == 1 and "cmhbench data prepare wiki --source PATH" in result.stderr
 
 
-def _run_on_wiki(method: str, bits: int, epochs: int, home, results) -> dict:
-    """One quick-preset CPU run through the CLI on the prepared Wikipedia data; its result record."""
+def _run_on_wiki(method: str, bits: int, epochs: int, home, results, preset: str = "quick") -> dict:
+    """One short CPU run through the CLI on the prepared Wikipedia data; its result record."""
     result = run_cli("run", "--method", method, "--dataset", "wiki", "--bits", str(bits), "--seeds", "0",
-                     "--preset", "quick", "--epochs", str(epochs), "--device", "cpu", "--quiet",
+                     "--preset", preset, "--epochs", str(epochs), "--device", "cpu", "--quiet",
                      "--results", str(results), env={"CMHBENCH_HOME": str(home), "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     record = json.loads(next(results.rglob("*.json")).read_text())
@@ -66,9 +66,10 @@ def _run_on_wiki(method: str, bits: int, epochs: int, home, results) -> dict:
 
 
 def test_dcmh_on_wikipedia_reaches_the_linear_baselines(wiki_home, tmp_path):
-    """Supervised linear models score 0.22-0.26 both ways here (../shared/data/README.md)."""
-    metrics = _run_on_wiki("dcmh", 32, 30, wiki_home, tmp_path)
-    # measured: i2t 0.287, t2i 0.607
+    """Supervised linear models score 0.22-0.26 both ways here (../shared/data/README.md). DCMH's
+    published rates stay at the zero-output saddle on these features (see dcmh.HIGH_RATE); its
+    high-rate preset, 30 epochs, measured i2t 0.286, t2i 0.607 (14 s)."""
+    metrics = _run_on_wiki("dcmh", 32, 30, wiki_home, tmp_path, preset="high-rate")
     assert metrics["i2t"]["map"] >= 0.25
     assert metrics["t2i"]["map"] >= 0.26
 

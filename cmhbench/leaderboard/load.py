@@ -3,13 +3,17 @@
 A file is accepted only if it passes the published JSON schema (``cmhbench/results/
 run-result.schema.json``: types, required fields, every rate within [0, 1]), its run_id is the hash
 of its own defining fields (so a hand-edited configuration cannot pose as another run), and its
-metrics are internally consistent. Everything else is rejected with the reason. Several files of
-one run_id (the same run copied between machines, or rerun) merge into one entry: the newest.
+measured fields hash to its ``content_sha256`` (so an edited metric is refused too), every metric is
+a finite number, and its metrics are internally consistent. Everything else is rejected with the
+reason. Several files of one run_id (the same run copied between machines, or rerun) merge into one
+entry, the newest, when they report the same metrics; files of one run_id that disagree are a
+conflict: all of them are rejected and reported, none is shown.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.results import compute_run_id, definition_of_result
+from cmhbench.results import compute_run_id, content_digest, definition_of_result
 
 SCHEMA_FILE = "run-result.schema.json"
 
@@ -78,10 +82,29 @@ def validate(result: Any) -> str | None:
     if expected != result["run_id"]:
         return (f"run_id {result['run_id'][:12]}… does not match the file's content (expected "
                 f"{expected[:12]}…): the file was edited or is not a cmhbench result")
+    if "content_sha256" not in result:
+        return "no content_sha256: the measured fields cannot be checked (written before results carried one)"
+    if content_digest(result) != result["content_sha256"]:
+        return ("content_sha256 does not match the measured fields (metrics, codes, training, timings, ...): "
+                "the file was edited after the run wrote it")
+    where = _non_finite(result["metrics"], "metrics")
+    if where:
+        return f"{where}: not a finite number"
     for direction, metrics in result["metrics"].items():
         reason = _inconsistency(metrics)
         if reason:
             return f"metrics/{direction}: {reason}"
+    return None
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """The path of the first NaN or ±inf in a nested structure (JSON allows them as an extension)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if isinstance(value, dict):
+        return next((found for key, item in value.items() if (found := _non_finite(item, f"{where}/{key}"))), None)
+    if isinstance(value, list):
+        return next((found for i, item in enumerate(value) if (found := _non_finite(item, f"{where}/{i}"))), None)
     return None
 
 
@@ -103,6 +126,7 @@ def _inconsistency(m: dict[str, Any]) -> str | None:
 def load_results(paths: Iterable[str | Path]) -> LoadReport:
     by_run: dict[str, Entry] = {}
     rejected: list[tuple[Path, str]] = []
+    conflicted: set[str] = set()
     merged = 0
     for path in result_files(paths):
         try:
@@ -115,9 +139,20 @@ def load_results(paths: Iterable[str | Path]) -> LoadReport:
             rejected.append((path, reason))
             continue
         entry = Entry(path, result)
+        if entry.run_id in conflicted:
+            rejected.append((path, f"run_id {entry.run_id[:12]}… is in conflict (see the other files)"))
+            continue
         current = by_run.get(entry.run_id)
         if current is None:
             by_run[entry.run_id] = entry
+            continue
+        if current.result["metrics"] != result["metrics"]:
+            # one run cannot have measured two things: neither file is believed
+            conflicted.add(entry.run_id)
+            del by_run[entry.run_id]
+            for other in [current.path, *current.duplicates, path]:
+                rejected.append((other, f"conflict: files of run_id {entry.run_id[:12]}… report different "
+                                        f"metrics ({current.path} and {path}); neither is shown"))
             continue
         merged += 1
         newer, older = ((entry, current) if result["created_utc"] > current.result["created_utc"]

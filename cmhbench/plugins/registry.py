@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -25,6 +26,7 @@ from cmhbench.suggest import unknown_name_message
 ENTRY_POINT_GROUP = "cmhbench"
 #: Set to 1/true/yes to load only the built-in plugins (third-party entry points are skipped).
 DISABLE_ENV = "CMHBENCH_DISABLE_PLUGINS"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 BUILTIN_DISTRIBUTION = "cmhbench"
 # Used when cmhbench runs from a source tree that was never installed, so no entry points exist.
 _BUILTIN_MODULES = {
@@ -97,6 +99,10 @@ class Registry:
         hook, spec_type = _KINDS[kind]
         if not isinstance(spec, spec_type):
             raise TypeError(f"{hook} returned {type(spec).__name__}, expected {spec_type.__name__}")
+        if not isinstance(spec.name, str) or not NAME_PATTERN.fullmatch(spec.name):
+            # names become folder and file names of results: nothing that can leave --results
+            raise CmhbenchError(f"{kind} name {spec.name!r} from {origin} is not an identifier: expected "
+                                "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
         key = (kind, spec.name)
         if key in self.origins:
             message = (
@@ -143,11 +149,17 @@ def build_registry(extra_plugins: list[tuple[str, Any]] | None = None) -> Regist
     for name, module in extra_plugins or []:
         candidates.append((name, f"extra plugin {name}", getattr(module, "__name__", name),
                            lambda m=module: m))
+    known_hooks = sorted(hook for hook, _ in _KINDS.values())
     for name, origin, module_path, load in candidates:
         try:
             plugin = load()
+            unknown = sorted(attr for attr in dir(plugin) if attr.startswith(f"{PROJECT_NAME}_")
+                             and callable(getattr(plugin, attr)) and attr not in known_hooks)
+            if unknown:
+                raise CmhbenchError(f"unknown hook {', '.join(unknown)}; known hooks: {', '.join(known_hooks)}")
             manager.register(plugin, name=name)
-        except Exception as exc:  # a broken plugin must not take the others down
+        except BaseException as exc:  # a broken plugin must not take the others down, nor exit
+            _reraise_user_interrupt(exc)
             registry.plugins.append(PluginInfo(name, origin, module_path, _describe(exc)))
             continue
         provides, error = [], None
@@ -156,9 +168,10 @@ def build_registry(extra_plugins: list[tuple[str, Any]] | None = None) -> Regist
             if not own:
                 continue
             try:
-                specs = own[0].function() or []
-            except Exception as exc:
-                error = _describe(exc)
+                specs = list(own[0].function() or [])
+            except BaseException as exc:
+                _reraise_user_interrupt(exc)
+                error = f"{hook_name}: {_describe(exc)}"
                 continue
             for spec in specs:
                 try:
@@ -168,6 +181,12 @@ def build_registry(extra_plugins: list[tuple[str, Any]] | None = None) -> Regist
                     error = str(exc)
         registry.plugins.append(PluginInfo(name, origin, module_path, error, tuple(provides)))
     return registry
+
+
+def _reraise_user_interrupt(exc: BaseException) -> None:
+    """Ctrl-C itself stops the program; a plugin's SystemExit or custom BaseException does not."""
+    if type(exc) is KeyboardInterrupt:
+        raise exc
 
 
 def _describe(exc: BaseException) -> str:

@@ -46,6 +46,19 @@ def definition_of_result(result: Mapping[str, Any]) -> dict[str, Any]:
         directions=list(result["metrics"]), precision=result.get("precision_requested"))
 
 
+#: the measured part of a result: what training, encoding and scoring produced
+MEASURED_FIELDS = ("metrics", "codes", "diagnostics", "training", "artifacts", "timings", "peak_memory")
+
+
+def content_digest(result: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a result's measured fields, stored as ``content_sha256``:
+    the run_id covers what defines a run, this covers what it measured, so an edited mAP is
+    refused as surely as an edited configuration."""
+    measured = {key: result[key] for key in MEASURED_FIELDS if key in result}
+    canonical = json.dumps(measured, sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def compute_run_id(definition: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that defines a run (not of when/where it ran)."""
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=str)

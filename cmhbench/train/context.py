@@ -66,11 +66,13 @@ class TrainContext:
         quiet: bool = False,
         epoch_override: int | None = None,
         schedule: dict[str, int] | None = None,
+        run_id: str | None = None,
     ):
         self.device = device
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.run_id = run_id  # written into every checkpoint; a checkpoint of another run is refused
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
         if precision not in ("bf16", "fp32"):
@@ -108,6 +110,11 @@ class TrainContext:
                 raise CmhbenchError(
                     f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to start over"
                 ) from None
+            owner = state.get("run_id") if isinstance(state, dict) else None
+            if self.run_id is not None and owner != self.run_id:
+                raise CmhbenchError(
+                    f"checkpoint {path} belongs to run {str(owner)[:12]}…, not to this run "
+                    f"{self.run_id[:12]}…; it was copied or moved here: delete it to start this run afresh")
             method.load_state_dict(state["method"])  # CPU tensors: the method places them
             self.progress_by_stage = dict(state["progress"])
             self.planned_by_stage = dict(state.get("planned", {}))
@@ -160,6 +167,7 @@ class TrainContext:
         if self.checkpoint_path is None or self._method is None:
             return
         state = {
+            "run_id": self.run_id,
             "method": self._method.state_dict(),
             "progress": dict(self.progress_by_stage),
             "planned": dict(self.planned_by_stage),
