@@ -21,6 +21,7 @@ from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation import check_directions, evaluate_directions
+from cmhbench.evaluation.collapse import code_statistics
 from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
@@ -314,33 +315,6 @@ def check_losses_finite(history: Sequence[Mapping[str, Any]], spec: MethodSpec) 
                 raise CmhbenchError(
                     f"method {spec.name} diverged: {key} = {value} in stage {entry['stage']!r}, epoch "
                     f"{entry['epoch'] + 1} (no result written; try a smaller learning rate, or --precision fp32)")
-
-
-def code_statistics(codes: Mapping[str, Mapping[str, np.ndarray]], dataset: Dataset) -> dict[str, Any]:
-    """A collapse diagnostic per split and modality: distinct codes, the share of items holding
-    the most common code (beside the share of the most common label set, its natural floor) and
-    the fraction of +1 per bit."""
-    out: dict[str, Any] = {}
-    for split, by_modality in codes.items():
-        labels = dataset.labels[dataset.splits[split]]
-        _, label_counts = np.unique(labels, axis=0, return_counts=True)
-        top_label_share = float(label_counts.max() / len(labels))
-        out[split] = {"top_label_set_share": top_label_share}
-        for modality, array in by_modality.items():
-            _, counts = np.unique(array, axis=0, return_counts=True)
-            top_share = float(counts.max() / len(array))
-            out[split][modality] = {
-                "distinct": int(len(counts)), "items": int(len(array)), "top_code_share": top_share,
-                "bit_balance": [round(float(v), 4) for v in (array > 0).mean(0)],
-                "collapsed": bool(is_collapsed(top_share, top_label_share)),
-            }
-    return out
-
-
-def is_collapsed(top_code_share: float, top_label_set_share: float) -> bool:
-    """Most codes coincide: over half of the items share one code, and far more than share the
-    most common label set (a perfect code for single-label data gives each class one code)."""
-    return top_code_share > 0.5 and top_code_share > 1.5 * top_label_set_share
 
 
 def encode_split(method: HashingMethod, split: SplitData, ctx: TrainContext) -> dict[str, np.ndarray]:

@@ -98,3 +98,22 @@ def test_a_diverged_run_writes_no_result():
     with pytest.raises(CmhbenchError, match="diverged: loss = nan in stage 'train', epoch 2"):
         check_losses_finite([{"stage": "train", "epoch": 0, "loss": 0.5},
                              {"stage": "train", "epoch": 1, "loss": float("nan")}], spec)
+
+
+def test_an_epoch_that_changed_nothing_writes_no_checkpoint(tmp_path, monkeypatch):
+    class Tiny:
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+    saves = []
+    ctx = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, schedule={"train": 4})
+    ctx.bind(Tiny())
+    monkeypatch.setattr(ctx, "save_checkpoint", lambda: saves.append(dict(ctx.progress_by_stage)))
+    for epoch in ctx.epochs(4, "train"):
+        if epoch >= 2:
+            ctx.epoch_changed_nothing()
+    assert saves == [{"train": 1}, {"train": 2}]
+    assert ctx.epochs_record() == {"train": {"planned": 4, "run": 4}}

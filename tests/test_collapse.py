@@ -6,7 +6,7 @@ import numpy as np
 
 from cmhbench.data.dataset import Dataset
 from cmhbench.leaderboard.aggregate import result_collapsed
-from cmhbench.runner import code_statistics, is_collapsed
+from cmhbench.evaluation.collapse import code_statistics, is_collapsed
 
 
 def _dataset(labels):

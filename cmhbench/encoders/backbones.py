@@ -7,14 +7,13 @@ does not ship). ``resnet50`` ends at its 2048-d pooled feature.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import torch
 import torchvision
 from torch import nn
 
-from cmhbench.encoders.base import Encoder
+from cmhbench.encoders.base import Encoder, load_state_file
 from cmhbench.errors import CmhbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -86,20 +85,7 @@ def load_backbone(name: str, weights: str) -> BackboneEncoder:
                 "(e.g. --image-weights /path/to/file.pth), or use --image-weights none"
             ) from None
     else:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise CmhbenchError(
-                f"image weights file {path} does not exist; expected 'none', 'imagenet' or a path to a "
-                f"{name} state-dict file"
-            )
-        model = constructor(weights=None)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state:
-                state = state["state_dict"]
-            model.load_state_dict(state)
-        except Exception as exc:
-            raise CmhbenchError(f"{path} is not a {name} state dict ({type(exc).__name__}: {exc})") from None
+        model = load_state_file(constructor(weights=None), weights, name, "'none', 'imagenet'")
     return BackboneEncoder(cut(model), out_dim)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from cmhbench.errors import CmhbenchError
 
 
 class Encoder(nn.Module):
@@ -17,3 +21,21 @@ class Encoder(nn.Module):
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def load_state_file(module: torch.nn.Module, weights: str, name: str, accepted: str) -> torch.nn.Module:
+    """Load a local state-dict file (optionally wrapped as {"state_dict": ...}) into ``module``;
+    a missing or mismatched file is one error naming the file, the encoder and what ``--image-weights``
+    accepts (``accepted``, e.g. "'none', 'imagenet'")."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise CmhbenchError(f"image weights file {path} does not exist; expected {accepted} or a path to a "
+                            f"{name} state-dict file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        module.load_state_dict(state)
+    except Exception as exc:
+        raise CmhbenchError(f"{path} is not a {name} state dict ({type(exc).__name__}: {exc})") from None
+    return module

@@ -15,12 +15,11 @@ Pixels are scaled to [0, 1] and centred (``x / 255 - 0.5``); there are no pretra
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from cmhbench.encoders.base import Encoder
+from cmhbench.encoders.base import Encoder, load_state_file
 from cmhbench.encoders.cnnf import check_pixels
 from cmhbench.errors import CmhbenchError
 
@@ -56,15 +55,4 @@ def create_toy_cnn(weights: str, input_dim: int | None = None) -> ToyCnnEncoder:
     if weights == "imagenet":
         raise CmhbenchError("toy-cnn has no pretrained (ImageNet) weights; use --image-weights none, "
                             "or a path to a state dict saved from a toy-cnn encoder")
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise CmhbenchError(f"image weights file {path} does not exist; expected 'none' or a path to a "
-                            "toy-cnn state-dict file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        encoder.load_state_dict(state)
-    except Exception as exc:
-        raise CmhbenchError(f"{path} is not a toy-cnn state dict ({type(exc).__name__}: {exc})") from None
-    return encoder
+    return load_state_file(encoder, weights, "toy-cnn", "'none'")
