@@ -250,7 +250,8 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         "bits": int(request.bits),
         "seed": int(request.seed),
         "epoch_override": epoch_override,
-        **({"precision_requested": requested_precision(request)} if requested_precision(request) else {}),
+        # the precision asked for is part of the identity (absent for auto): as the definition has it
+        **({"precision_requested": definition["precision"]} if "precision" in definition else {}),
         "encoders": encoders,
         "metrics": metrics,
         "training": {"history": ctx.history, "resumed_from": ctx.resumed_from, "precision": ctx.precision,

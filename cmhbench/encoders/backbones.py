@@ -13,7 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
-from cmhbench.encoders.base import Encoder, load_state_file
+from cmhbench.encoders.base import Encoder, check_pixels, load_state_file
 from cmhbench.errors import CmhbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,11 +32,7 @@ class BackboneEncoder(Encoder):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        if raw.dtype != torch.uint8 or raw.dim() != 4 or raw.shape[-1] != 3:
-            raise CmhbenchError(
-                f"image backbones take uint8 N×H×W×3 pixels, got {raw.dtype} {tuple(raw.shape)}; "
-                "use --image-encoder identity for feature datasets"
-            )
+        check_pixels(raw)
         if min(raw.shape[1:3]) < MIN_SIDE:
             raise CmhbenchError(
                 f"image backbones need images of at least {MIN_SIDE}×{MIN_SIDE} pixels, got "

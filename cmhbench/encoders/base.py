@@ -39,3 +39,12 @@ def load_state_file(module: torch.nn.Module, weights: str, name: str, accepted: 
     except Exception as exc:
         raise CmhbenchError(f"{path} is not a {name} state dict ({type(exc).__name__}: {exc})") from None
     return module
+
+
+def check_pixels(raw: torch.Tensor) -> None:
+    """Image encoders take uint8 N×H×W×3 pixels; each refuses anything else with this one message."""
+    if raw.dtype != torch.uint8 or raw.dim() != 4 or raw.shape[-1] != 3:
+        raise CmhbenchError(
+            f"image backbones take uint8 N×H×W×3 pixels, got {raw.dtype} {tuple(raw.shape)}; "
+            "use --image-encoder identity for feature datasets"
+        )

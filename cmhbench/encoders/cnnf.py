@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cmhbench.encoders.base import Encoder
+from cmhbench.encoders.base import Encoder, check_pixels
 from cmhbench.errors import CmhbenchError
 
 INPUT_SIZE = 224
@@ -194,15 +194,6 @@ def build_body(layout: tuple[Layer, ...]) -> nn.Sequential:
 
 
 # ---- the encoder ---------------------------------------------------------------------------------
-
-def check_pixels(raw: torch.Tensor) -> None:
-    """The same refusal as BackboneEncoder's, so every image encoder fails alike on features."""
-    if raw.dtype != torch.uint8 or raw.dim() != 4 or raw.shape[-1] != 3:
-        raise CmhbenchError(
-            f"image backbones take uint8 N×H×W×3 pixels, got {raw.dtype} {tuple(raw.shape)}; "
-            "use --image-encoder identity for feature datasets"
-        )
-
 
 class CnnfEncoder(Encoder):
     """uint8 N×H×W×3 -> float, resized to 224×224, minus the mean -> CNN-F -> N×4096 (relu7)."""

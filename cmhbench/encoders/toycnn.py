@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmhbench.encoders.base import Encoder, load_state_file
-from cmhbench.encoders.cnnf import check_pixels
+from cmhbench.encoders.base import Encoder, check_pixels, load_state_file
 from cmhbench.errors import CmhbenchError
 
 OUT_DIM = 512

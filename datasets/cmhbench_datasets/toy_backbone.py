@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,16 +76,3 @@ def create(weights: str, input_dim: int | None = None) -> ToyCnnEncoder:
         encoder.load_state_dict(load_pretrained())
         return encoder
     return create_toy_cnn(weights, input_dim)
-
-
-def label_accuracy(encoder: ToyCnnEncoder, size: int = 200, seed: int = 7) -> float:
-    """Held-out check of the pretrained features: a least-squares linear read-out of the labels,
-    fitted on half of a fresh toy set (another seed) and scored on the other half."""
-    data = toy.generate(size=size, image_size=PRETRAINING["image_size"], vocabulary=120, seed=seed)
-    with torch.no_grad():
-        features = encoder(torch.from_numpy(data["images"])).double().numpy()
-    x = np.hstack([features, np.ones((size, 1))])
-    half = size // 2
-    weights, *_ = np.linalg.lstsq(x[:half], data["labels"][:half].astype(float), rcond=None)
-    predicted = x[half:] @ weights > 0.5
-    return float((predicted == data["labels"][half:].astype(bool)).mean())

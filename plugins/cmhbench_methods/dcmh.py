@@ -120,7 +120,7 @@ class DCMH(TwoNetworkCodes, HashingMethod):
         else:
             self.F = torch.zeros(bits, n, device=device)
             self.G = torch.zeros(bits, n, device=device)
-        self.B = torch.zeros(bits, n, device=device)
+        self.B = self._codes()  # sign(0) = 0 for the zero buffers, as the release's first epoch
         sgd = dict(lr=float(hp["lr_start"]), weight_decay=float(hp["weight_decay"]))
         self.image_opt = torch.optim.SGD(self.image_net.parameters(), **sgd)
         self.text_opt = torch.optim.SGD(self.text_net.parameters(), **sgd)
@@ -134,17 +134,15 @@ class DCMH(TwoNetworkCodes, HashingMethod):
         self.normalise.fit(train)
         labels = train.labels
         for epoch in ctx.epochs(published, stage="train"):
-            self.B = torch.sign(float(hp["gamma"]) * (self.F + self.G))
             set_lr(self.text_opt, lrs[epoch])
             set_lr(self.image_opt, lrs[epoch])
             text_loss = self._epoch(train, ctx, "text", labels)
             image_loss = self._epoch(train, ctx, "image", labels)
-            # scored against the codes the next epoch will use: against the start-of-epoch B, the
-            # first epoch's B is sign(0) = 0 and its objective lacks the quantisation term, so
-            # the logged curve rose after epoch one although nothing got worse
-            codes = torch.sign(float(hp["gamma"]) * (self.F + self.G))
-            ctx.log("train", epoch, text_loss=text_loss, image_loss=image_loss,
-                    objective=self.objective(labels, codes))
+            # B for the next epoch, and the objective scored against it: scored against the
+            # start-of-epoch B, the first epoch's B is sign(0) = 0 and lacks the quantisation term,
+            # so the logged curve rose after epoch one although nothing got worse
+            self.B = self._codes()
+            ctx.log("train", epoch, text_loss=text_loss, image_loss=image_loss, objective=self.objective(labels))
 
     def _epoch(self, train, ctx, modality: str, labels: torch.Tensor) -> float:
         hp = self.hparams
@@ -171,15 +169,17 @@ class DCMH(TwoNetworkCodes, HashingMethod):
             total += float(loss.detach()) * len(idx)
         return total / n
 
-    def objective(self, labels: torch.Tensor, codes: torch.Tensor | None = None) -> float:
-        """The full DCMH objective over the training set (the release's ``calc_loss``), against
-        ``codes`` (default: the current B)."""
+    def _codes(self) -> torch.Tensor:
+        """B = sign(γ(F + G)), the release's update at the start of every epoch."""
+        return torch.sign(float(self.hparams["gamma"]) * (self.F + self.G))
+
+    def objective(self, labels: torch.Tensor) -> float:
+        """The full DCMH objective over the training set (the release's ``calc_loss``)."""
         hp = self.hparams
-        codes = self.B if codes is None else codes
         theta = 0.5 * self.F.T @ self.G
         s = similarity(labels, labels)
         likelihood = (F.softplus(theta) - s * theta).sum()
-        quantisation = ((self.F - codes) ** 2).sum() + ((self.G - codes) ** 2).sum()
+        quantisation = ((self.F - self.B) ** 2).sum() + ((self.G - self.B) ** 2).sum()
         balance = (self.F.sum(1) ** 2).sum() + (self.G.sum(1) ** 2).sum()
         return float(likelihood + float(hp["gamma"]) * quantisation + float(hp["eta"]) * balance)
 

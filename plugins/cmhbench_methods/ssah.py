@@ -63,6 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cmhbench.evaluation import evaluate
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
 from cmhbench.specs import Citation, MethodSpec
 from cmhbench_methods.common import InputNormaliser, is_feature_encoder, normal_init, without_dropout
@@ -349,8 +350,6 @@ class SSAH(HashingMethod):
         over the given label rows, and its codes' label self-retrieval mAP on those rows. On
         single-label data where most pairs are dissimilar (Wikipedia: 90 %) the paper's recipe
         drives the non-negative features to zero and classes share one code."""
-        from cmhbench.evaluation import evaluate
-
         net = self.nets["lab"]
         net.eval()
         hash_out, feature, _ = net(labels)
