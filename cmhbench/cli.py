@@ -15,9 +15,50 @@ from rich.table import Table
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.hparams import parse_assignment
+from cmhbench.textsafe import cell, clean, safe
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _console(stderr: bool) -> Console:
+    # piped or redirected output is for grep and scripts: no width limit, so that no name is folded
+    # or cut; a terminal gets its own width, and long cells wrap
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 10_000)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    """A table whose cells wrap instead of being cut with an ellipsis."""
+    table = Table(title=safe(title) if title else None, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _add_row(table: Table, *values) -> None:
+    """Cells are plain text (or rich Text): never parsed as markup, control characters removed."""
+    table.add_row(*(v if not isinstance(v, str) else cell(v) for v in values))
+
+
+def _print_json(value) -> None:
+    import json
+
+    click.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+def _print_rows(rows: list[dict], as_json: bool, title: str | None = None) -> None:
+    """A list of records as JSON, or as a table whose columns are the records' keys."""
+    if as_json:
+        _print_json(rows)
+        return
+    table = _table(*(rows[0] if rows else ()), title=title)
+    for row in rows:
+        _add_row(table, *(str(v) for v in row.values()))
+    console.print(table)
 
 
 def _int_list(option: str, text: str | None) -> list[int] | None:
@@ -82,61 +123,71 @@ def run(method, dataset, bits, seeds, epochs, device, precision, settings, prese
                 method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device,
                 precision=precision, hparams=hparams, preset=preset, dataset_options=options,
                 image_encoder=image_encoder, image_weights=image_weights, results_dir=results_dir,
-                force=force, quiet=quiet, directions=wanted_directions), registry)
+                force=force, quiet=quiet, directions=wanted_directions), registry,
+                on_wait=lambda message: err_console.print(safe(message)))
             print_outcome(console, outcome)
 
 
 @cli.command()
-def methods() -> None:
+@JSON_OPTION
+def methods(as_json: bool) -> None:
     """List the registered hashing methods."""
     from cmhbench.plugins.registry import get_registry
 
     registry = get_registry()
-    table = Table("name", "description", "citation", "origin")
-    for name in registry.names("method"):
-        spec = registry.method(name)
-        table.add_row(name, spec.description, str(spec.citation), registry.origin("method", name))
-    console.print(table)
+    rows = [{"name": name, "description": registry.method(name).description,
+             "citation": str(registry.method(name).citation), "origin": registry.origin("method", name)}
+            for name in registry.names("method")]
+    _print_rows(rows, as_json)
 
 
 @cli.command()
-def datasets() -> None:
+@JSON_OPTION
+def datasets(as_json: bool) -> None:
     """List the registered datasets and their protocols."""
     from cmhbench.plugins.registry import get_registry
 
     registry = get_registry()
-    table = Table("name", "description", "protocol", "bits", "origin")
+    rows = []
     for name in registry.names("dataset"):
         spec = registry.dataset(name)
         p = spec.protocol
-        table.add_row(name, spec.description, f"{p.name} v{p.version}", ",".join(map(str, p.bits)),
-                      registry.origin("dataset", name))
-    console.print(table)
+        rows.append({"name": name, "description": spec.description, "protocol": f"{p.name} v{p.version}",
+                     "bits": ",".join(map(str, p.bits)), "origin": registry.origin("dataset", name)})
+    _print_rows(rows, as_json)
 
 
 @cli.command()
-def encoders() -> None:
+@JSON_OPTION
+def encoders(as_json: bool) -> None:
     """List the registered image and text encoders."""
     from cmhbench.plugins.registry import get_registry
 
     registry = get_registry()
-    table = Table("name", "modality", "input", "description", "origin")
+    rows = []
     for name in registry.names("encoder"):
         spec = registry.encoder(name)
-        table.add_row(name, spec.modality, "/".join(spec.accepts), spec.description, registry.origin("encoder", name))
-    console.print(table)
+        rows.append({"name": name, "modality": spec.modality, "input": "/".join(spec.accepts),
+                     "description": spec.description, "origin": registry.origin("encoder", name)})
+    _print_rows(rows, as_json)
 
 
 @cli.command()
-def plugins() -> None:
+@JSON_OPTION
+def plugins(as_json: bool) -> None:
     """List loaded plugins, what each provides, and broken ones with their error."""
     from cmhbench.plugins.registry import DISABLE_ENV, get_registry, plugins_disabled
 
     registry = get_registry()
-    table = Table("plugin", "origin", "module", "status", "provides")
+    if as_json:
+        _print_json({"third_party_disabled": plugins_disabled(), "plugins": [
+            {"plugin": info.name, "origin": info.origin, "module": info.module, "status": "broken" if info.error else "ok",
+             "error": info.error, "provides": list(info.provides)} for info in registry.plugins]})
+        return
+    table = _table("plugin", "origin", "module", "status", "provides")
     for info in registry.plugins:
-        status = f"[red]broken: {info.error}[/red]" if info.error else "[green]ok[/green]"
-        table.add_row(info.name, info.origin, info.module, status, ", ".join(info.provides))
+        status = cell(f"broken: {info.error}", "red") if info.error else cell("ok", "green")
+        _add_row(table, info.name, info.origin, info.module, status, ", ".join(info.provides))
     console.print(table)
     if plugins_disabled():
         console.print(f"third-party plugins are disabled ({DISABLE_ENV} is set)")
@@ -219,15 +270,15 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
                              wait=not no_wait)
 
     def on_plan(manifest, jobs) -> None:
-        console.print(f"sweep {manifest.stem}: {len(jobs)} jobs ({manifest})")
+        console.print(f"sweep {safe(manifest.stem)}: {len(jobs)} jobs ({safe(manifest)})")
 
     def report(outcome) -> None:
         if outcome.status == "ran":
-            console.print(f"[green]done[/green] {outcome.label} in {outcome.seconds:.1f}s")
+            console.print(f"[green]done[/green] {safe(outcome.label)} in {outcome.seconds:.1f}s")
         elif outcome.status == "failed":
-            console.print(f"[red]failed[/red] {outcome.label}:\n{outcome.error}", highlight=False)
+            console.print(f"[red]failed[/red] {safe(outcome.label)}:\n{safe(outcome.error)}")
         elif outcome.status == "done":
-            console.print(f"[dim]exists[/dim] {outcome.label} (result found, skipped)")
+            console.print(f"[dim]exists[/dim] {safe(outcome.label)} (result found, skipped)")
         # running-elsewhere: another process holds it; the worker waits for it at the end
 
     summary = launch(spec, executor, workers=workers, cluster=cluster, on_plan=on_plan, report=report)
@@ -242,28 +293,38 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
 @click.argument("sweep_name", required=False)
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path())
 @click.option("--errors/--no-errors", default=True, help="Show the last lines of failed jobs' errors.")
-def status(sweep_name, results_dir, errors) -> None:
+@JSON_OPTION
+def status(sweep_name, results_dir, errors, as_json) -> None:
     """Done / running / failed / interrupted / pending jobs of the sweeps in a results folder."""
     from cmhbench.sweep.manifest import find_manifests, read_manifest
     from cmhbench.sweep.status import counts, sweep_status
 
+    if not Path(results_dir).is_dir():
+        raise CmhbenchError(f"results folder {results_dir} does not exist (give the sweep's --results folder)")
     manifests = find_manifests(results_dir, sweep_name)
     if not manifests:
         raise CmhbenchError(f"no sweeps recorded in {results_dir} (run `cmhbench sweep` first)")
+    reports = []
     for path in manifests:
         content, jobs = read_manifest(path)
         statuses = sweep_status(jobs)
-        tally = counts(statuses)
-        table = Table("job", "state", "detail", title=f"sweep {content['name']}: " +
-                      ", ".join(f"{n} {state}" for state, n in tally.items()))
-        colours = {"done": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pending": "white"}
+        reports.append((content, statuses))
+    if as_json:
+        _print_json([{"sweep": content["name"], "counts": counts(statuses),
+                      "jobs": [{"job": s.job.label, "state": s.state, "detail": s.detail, "error": s.error}
+                               for s in statuses]} for content, statuses in reports])
+        return
+    colours = {"done": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pending": "white"}
+    for content, statuses in reports:
+        table = _table("job", "state", "detail", title=f"sweep {content['name']}: " +
+                       ", ".join(f"{n} {state}" for state, n in counts(statuses).items()))
         for s in statuses:
-            table.add_row(s.job.label, f"[{colours[s.state]}]{s.state}[/]", s.detail)
+            _add_row(table, s.job.label, cell(s.state, colours[s.state]), s.detail)
         console.print(table)
         if errors:
             for s in statuses:
                 if s.state == "failed" and s.error:
-                    console.print(f"[red]{s.job.label}[/red] failed:\n{s.error}", highlight=False)
+                    console.print(f"[red]{safe(s.job.label)}[/red] failed:\n{safe(s.error)}")
 
 
 @cli.group()
@@ -273,7 +334,7 @@ def leaderboard() -> None:
 
 def _print_rejections(report) -> None:
     for path, reason in report.rejected:
-        err_console.print(f"[yellow]rejected[/yellow] {path}: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]rejected[/yellow] {safe(path)}: {safe(reason)}", soft_wrap=True)
 
 
 @leaderboard.command("build")
@@ -289,30 +350,32 @@ def leaderboard_build(results, out, title, note, strict) -> None:
     report = build_site(results, out, title=title, note=note, strict=strict)
     _print_rejections(report.load)
     console.print(f"{len(report.load.entries)} runs in {len(report.tables)} table(s), "
-                  f"{len(report.load.rejected)} rejected, {report.load.merged} duplicates merged -> {out}")
+                  f"{len(report.load.rejected)} rejected, {report.load.merged} duplicates merged -> {safe(out)}")
 
 
 @leaderboard.command("show")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
-def leaderboard_show(results) -> None:
+@JSON_OPTION
+def leaderboard_show(results, as_json) -> None:
     """Print the leaderboard tables of RESULTS in the terminal."""
-    from rich.markup import escape
-
     from cmhbench.leaderboard.aggregate import build_tables
     from cmhbench.leaderboard.load import load_results
 
     report = load_results(results)
     _print_rejections(report)
-    for table in build_tables(report.entries):
-        grid = Table(title=escape(table.title), title_justify="left")
-        grid.add_column("method (image / text encoder)")
-        for b, d in table.columns:
-            grid.add_column(f"{b}b {d}", justify="right")
+    tables = build_tables(report.entries)
+    if as_json:
+        _print_json([{"title": table.title, "rows": [
+            {"method": row.label, "cells": {f"{b} {d}": {"text": c.text, "best": c.best}
+                                            for (b, d), c in zip(table.columns, table.cells(row))}}
+            for row in table.rows]} for table in tables])
+        return
+    for table in tables:
+        # names come from result files: plain-text cells, never read as rich markup
+        grid = _table("method (image / text encoder)", *(f"{b}b {d}" for b, d in table.columns), title=table.title)
         for row in table.rows:
-            # names come from result files: escaped, so that "[...]" is never read as rich markup
-            grid.add_row(escape(row.label), *(f"[bold green]{c.text}[/]" if c.best else c.text
-                                              for c in table.cells(row)))
-        console.print(grid, highlight=False)
+            _add_row(grid, row.label, *(cell(c.text, "bold green" if c.best else None) for c in table.cells(row)))
+        console.print(grid)
 
 
 @leaderboard.command("publish")
@@ -333,8 +396,8 @@ def leaderboard_publish(results, repo, branch, title, note) -> None:
         _print_rejections(built.load)
         summary = f"{len(built.load.entries)} runs in {len(built.tables)} table(s)"
         outcome = publish_site(built.out, repo, branch, summary)
-    console.print(f"{outcome.message.splitlines()[0]} -> {repo} {branch}"
-                  + (f" ({outcome.commit[:12]})" if outcome.commit else ""), highlight=False)
+    console.print(f"{safe(outcome.message.splitlines()[0])} -> {safe(repo)} {safe(branch)}"
+                  + (f" ({outcome.commit[:12]})" if outcome.commit else ""))
 
 
 @cli.group()
@@ -352,21 +415,22 @@ def _dataset_with_profile(name: str):
 
 
 @data.command("list")
-def data_list() -> None:
+@JSON_OPTION
+def data_list(as_json: bool) -> None:
     """Every dataset and whether it is prepared."""
     from cmhbench.data.prepare import prepared_path
     from cmhbench.plugins.registry import get_registry
 
     registry = get_registry()
-    table = Table("name", "title", "prepared")
+    rows = []
     for name in registry.names("dataset"):
         spec = registry.dataset(name)
         if spec.profile is None:
-            table.add_row(name, spec.description, "generated on use")
+            rows.append({"name": name, "title": spec.description, "prepared": "generated on use"})
             continue
         path = prepared_path(name)
-        table.add_row(name, spec.profile.title, str(path) if path.exists() else "no")
-    console.print(table)
+        rows.append({"name": name, "title": spec.profile.title, "prepared": str(path) if path.exists() else "no"})
+    _print_rows(rows, as_json)
 
 
 @data.command("info")
@@ -374,17 +438,26 @@ def data_list() -> None:
 def data_info(name: str) -> None:
     """Where to get NAME, which files it accepts, its protocol and its prepared state."""
     from cmhbench.data.prepare import prepared_path
+    from cmhbench.plugins.registry import get_registry
 
-    spec = _dataset_with_profile(name)
+    spec = get_registry().dataset(name)
+    protocol = spec.protocol
+    bits = ",".join(map(str, protocol.bits))
     profile = spec.profile
-    console.print(f"[bold]{profile.title}[/bold]  ({spec.citation})")
-    console.print(f"get it: {profile.where_to_get}")
-    console.print(f"accepts: {profile.accepts}")
-    console.print(f"protocol {spec.protocol.name} v{spec.protocol.version}: {profile.query} queries, "
-                  f"{profile.train} training items, bits {','.join(map(str, spec.protocol.bits))}")
+    if profile is None:  # generated (toy): nothing to download or prepare
+        console.print(f"[bold]{safe(name)}[/bold]: {safe(spec.description)}")
+        console.print(f"protocol {safe(protocol.name)} v{protocol.version}: bits {bits}, seeds "
+                      f"{','.join(map(str, protocol.seeds))}")
+        console.print(f"generated on use, nothing to prepare: cmhbench run --method METHOD --dataset {safe(name)}")
+        return
+    console.print(f"[bold]{safe(profile.title)}[/bold]  ({safe(spec.citation)})")
+    console.print(f"get it: {safe(profile.where_to_get)}")
+    console.print(f"accepts: {safe(profile.accepts)}")
+    console.print(f"protocol {safe(protocol.name)} v{protocol.version}: {profile.query} queries, "
+                  f"{profile.train} training items, bits {bits}")
     path = prepared_path(name)
-    console.print(f"prepared: {path}" if path.exists() else
-                  f"not prepared: cmhbench data prepare {name} --source PATH [--source PATH ...]")
+    console.print(f"prepared: {safe(path)}" if path.exists() else
+                  f"not prepared: cmhbench data prepare {safe(name)} --source PATH [--source PATH ...]")
 
 
 @data.command("prepare")
@@ -399,12 +472,12 @@ def data_prepare(name: str, sources: tuple[str, ...], orientation: str) -> None:
 
     spec = _dataset_with_profile(name)
     report = prepare(spec.profile, sources, orientation=orientation)
-    console.print(f"prepared {name}: {report.items} items ({report.layout} layout), "
+    console.print(f"prepared {safe(name)}: {report.items} items ({safe(report.layout)} layout), "
                   f"{report.dropped_unlabeled} items without labels dropped")
-    console.print(f"splits {report.split_sizes} ({report.split_source})")
+    console.print(f"splits {safe(report.split_sizes)} ({safe(report.split_source)})")
     for note in report.notes:
-        console.print(f"note: {note}")
-    console.print(f"-> {report.path}")
+        console.print(f"note: {safe(note)}")
+    console.print(f"-> {safe(report.path)}")
 
 
 @data.command("verify")
@@ -417,7 +490,7 @@ def data_verify(name: str, sources: tuple[str, ...]) -> None:
     _dataset_with_profile(name)
     report = verify(name, sources)
     for line in report.lines:
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(safe(line), soft_wrap=True)
     if not report.ok:
         raise CmhbenchError(f"verification of {name} failed: a source file changed since it was prepared")
 
@@ -426,7 +499,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except CmhbenchError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {safe(exc)}", soft_wrap=True)
         sys.exit(1)
     except click.exceptions.Abort:
         err_console.print("aborted")

@@ -3,11 +3,70 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import re
+import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
+
+# A temporary file or folder of someone else's host is only presumed abandoned after this long
+_FOREIGN_STALE_SECONDS = 24 * 3600
+
+
+def owner_tag() -> str:
+    """``pid@host``: written into temporary names, so that a later process can tell an abandoned
+    one (its writer is dead) from one being written right now."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _abandoned(path: Path, tag: str) -> bool:
+    pid_text, _, host = tag.partition("@")
+    if host == socket.gethostname() and pid_text.isdigit():
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, someone else's
+            return False
+        return False
+    try:
+        return time.time() - path.lstat().st_mtime > _FOREIGN_STALE_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def remove_abandoned(parent: Path, stem: str, suffix: str = "") -> None:
+    """Remove ``.{stem}.{pid@host}.XXXX{suffix}`` temporaries whose writer died (killed, power cut):
+    what an interrupted write left behind is cleared by the next write of the same target."""
+    pattern = re.compile(rf"^\.{re.escape(stem)}\.(\d+@.+)\.[^.]+{re.escape(suffix)}$")
+    try:
+        candidates = list(parent.iterdir())
+    except FileNotFoundError:
+        return
+    for path in candidates:
+        match = pattern.match(path.name)
+        if match and _abandoned(path, match.group(1)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE). False where the
+    system cannot (another OS, an old kernel, a file system without it): the caller falls back."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 @contextlib.contextmanager
@@ -15,11 +74,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` in one rename.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and ``target`` is
-    untouched, so readers see either the old complete file or the new complete file.
+    untouched, so readers see either the old complete file or the new complete file. A temporary
+    left by a killed writer is removed by the next write of the same target.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    remove_abandoned(target.parent, target.name, ".partial")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)

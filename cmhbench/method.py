@@ -25,7 +25,8 @@ class MethodSetup:
 
     bits: int
     hparams: Mapping[str, Any]
-    image_encoder: Encoder
+    #: None for a method with ``input="direct"`` (no backbone): it reads ``batch.images`` as stored
+    image_encoder: Encoder | None
     text_encoder: Encoder
     num_train: int
     num_labels: int

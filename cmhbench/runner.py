@@ -12,22 +12,25 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from filelock import Timeout
 
 from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation import check_directions, evaluate_directions
 from cmhbench.evaluation.collapse import code_statistics
+from cmhbench.evaluation.hamming import MAX_BITS
 from cmhbench.features import cached_features, with_features
 from cmhbench.hparams import resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, run_definition
 from cmhbench.results import provenance
+from cmhbench.results.lock import release_run_lock, run_lock
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
 from cmhbench.train.context import TrainContext, resolve_device, seed_everything
@@ -62,6 +65,18 @@ class RunOutcome:
     path: Path | None  # None for an artifact-only run (no codes, so no result file)
     result: dict[str, Any]
     skipped: bool
+    #: what a run that trained leaves in memory (not in the result file), for callers that check a
+    #: method (cmhbench.testing): the trained method, its query/retrieval codes, the training
+    #: context and the dataset it ran on; None when the run was skipped
+    trained: "TrainedRun | None" = None
+
+
+@dataclass
+class TrainedRun:
+    method: HashingMethod
+    codes: dict[str, dict[str, np.ndarray]]
+    ctx: TrainContext
+    dataset: Dataset
 
 
 def open_dataset(spec: DatasetSpec, options: Mapping[str, Any]) -> Dataset:
@@ -73,9 +88,20 @@ def open_dataset(spec: DatasetSpec, options: Mapping[str, Any]) -> Dataset:
     return spec.open(dict(options))
 
 
+NO_ENCODER = "none"  # the image encoder recorded for a method with input="direct"
+
+
 def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: DatasetSpec,
                     dataset: Dataset, registry: Registry) -> dict[str, dict[str, Any]]:
     protocol = dataset_spec.protocol
+    text = {"name": protocol.text_encoder, "weights": "none"}
+    if dataset.text_kind not in registry.encoder(protocol.text_encoder).accepts:
+        raise CmhbenchError(f"text encoder {protocol.text_encoder} cannot read {dataset.text_kind} texts")
+    if method.input == "direct":  # no backbone: the method reads the stored images itself
+        if request.image_encoder or request.image_weights:
+            raise CmhbenchError(f"{method.name} takes images directly (no backbone): --image-encoder and "
+                                "--image-weights do not apply to it")
+        return {"image": {"name": NO_ENCODER, "weights": "none"}, "text": text}
     if dataset.image_kind == "features":
         default_image = "identity"
     else:
@@ -83,8 +109,9 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
     image_name = request.image_encoder or default_image
     if not image_name:
         raise CmhbenchError(
-            f"{method.name} learns on feature vectors, and dataset {dataset.name} has image pixels: add "
-            "--image-encoder alexnet (or vgg19, resnet50); its features are extracted once and cached")
+            f"{method.name} learns on feature vectors, and dataset {dataset.name} has image pixels: name the "
+            f"encoder that extracts them (once, cached): `cmhbench run ... --image-encoder alexnet` (or vgg19, "
+            f"resnet50), or in a sweep file the key `image_encoders: {{{dataset.name}: alexnet}}`")
     image_spec = registry.encoder(image_name)
     if dataset.image_kind not in image_spec.accepts:
         hint = "identity" if dataset.image_kind == "features" else method.image_encoder
@@ -99,12 +126,9 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
         weights = protocol.other_image_weights
     else:
         weights = protocol.image_weights
-    text_name = protocol.text_encoder
-    if dataset.text_kind not in registry.encoder(text_name).accepts:
-        raise CmhbenchError(f"text encoder {text_name} cannot read {dataset.text_kind} texts")
     frozen = method.input == "features" and image_name != "identity"
     return {"image": {"name": image_name, "weights": weights, **({"frozen": True} if frozen else {})},
-            "text": {"name": text_name, "weights": "none"}}
+            "text": text}
 
 
 @dataclass
@@ -132,6 +156,8 @@ def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
     dataset_spec = registry.dataset(request.dataset)
     if request.bits <= 0:
         raise CmhbenchError(f"--bits {request.bits}: code lengths must be positive")
+    if request.bits > MAX_BITS:
+        raise CmhbenchError(f"--bits {request.bits}: the evaluator scores codes of at most {MAX_BITS} bits")
     if request.epochs is not None and request.epochs < 1:
         raise CmhbenchError(f"--epochs {request.epochs}: expected at least 1")
     check_directions(request.directions)
@@ -160,13 +186,42 @@ def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
                    path=store.result_path(definition, run_id))
 
 
-def run(request: RunRequest, registry: Registry | None = None) -> RunOutcome:
-    """Train, encode, evaluate and record one run. See the module docstring."""
+def run(request: RunRequest, registry: Registry | None = None, *, hold_lock: bool = True,
+        on_wait: Callable[[str], None] | None = None) -> RunOutcome:
+    """Train, encode, evaluate and record one run. See the module docstring.
+
+    The run's lock (cmhbench.results.lock) is held throughout, so an identical run started meanwhile
+    waits and then finds this one's result instead of training again; ``on_wait`` is told when this
+    call has to wait. ``hold_lock=False`` is for a caller that holds the lock already (a sweep worker).
+    """
     registry = registry or get_registry()
     p = plan(request, registry)
     if p.path.exists() and not request.force:
         return RunOutcome(p.path, p.store.read(p.path), skipped=True)
-    return execute(p, registry)
+    if not hold_lock:
+        return execute(p, registry)
+    lock = run_lock(p.store.root, p.run_id)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait:
+            on_wait(f"another process is running {p.run_id} (same definition); waiting for it to finish")
+        lock.acquire(timeout=-1)
+        if p.path.exists():  # the other process finished it: its result is this run's result
+            release_run_lock(lock, True)
+            return RunOutcome(p.path, p.store.read(p.path), skipped=True)
+    try:
+        return execute(p, registry)
+    finally:
+        release_run_lock(lock, p.path.exists())
+
+
+def check_bits_limit(spec: MethodSpec, bits: int, image_dim: int, text_dim: int, dataset: str) -> None:
+    """Refuse, before any training, a code length the method cannot give on these inputs."""
+    limit = spec.max_bits(image_dim, text_dim) if spec.max_bits is not None else None
+    if limit is not None and bits > limit:
+        raise CmhbenchError(f"--bits {bits}: {spec.name} gives at most {limit} bits on {dataset} "
+                            f"({image_dim}-d image and {text_dim}-d text inputs)")
 
 
 def execute(p: RunPlan, registry: Registry) -> RunOutcome:
@@ -178,8 +233,10 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     device = resolve_device(request.device)
 
     seed_everything(request.seed)
-    image_encoder = registry.encoder(encoders["image"]["name"]).create(
-        encoders["image"]["weights"], dataset.image_shape[0] if dataset.image_kind == "features" else None)
+    image_encoder = None
+    if encoders["image"]["name"] != NO_ENCODER:
+        image_encoder = registry.encoder(encoders["image"]["name"]).create(
+            encoders["image"]["weights"], dataset.image_shape[0] if dataset.image_kind == "features" else None)
     if encoders["image"].get("frozen"):
         # shallow methods: the encoder runs once, its features are cached and learnt on
         cache = cached_features(dataset, encoders["image"]["name"], encoders["image"]["weights"],
@@ -188,6 +245,8 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
         seed_everything(request.seed)
     text_encoder = registry.encoder(encoders["text"]["name"]).create("none", dataset.text_dim)
+    image_dim = image_encoder.out_dim if image_encoder is not None else int(np.prod(dataset.image_shape))
+    check_bits_limit(method_spec, int(request.bits), image_dim, text_encoder.out_dim, dataset.name)
     train = SplitData(dataset, "train", device)
     setup = MethodSetup(bits=int(request.bits), hparams=hparams, image_encoder=image_encoder,
                         text_encoder=text_encoder, num_train=len(train), num_labels=dataset.num_labels,
@@ -205,12 +264,11 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
                        run_id=run_id)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    started = time.perf_counter()
     ctx.bind(method)
     with ctx.progress_display():
         method.fit(train, ctx)
     _sync(device)
-    train_seconds = time.perf_counter() - started
+    train_seconds = ctx.train_seconds()  # a resumed run adds its earlier segments' time
     epochs_run = check_epochs_run(ctx, method_spec)
     check_losses_finite(ctx.history, method_spec)
     if not method.produces_codes:
@@ -260,7 +318,7 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         "diagnostics": method.diagnostics(),
         "artifacts": method.artifacts(),
         "timings": {"train_seconds": train_seconds, "encode_seconds": encode_seconds,
-                    "evaluate_seconds": evaluate_seconds},
+                    "evaluate_seconds": evaluate_seconds, "train_segments": ctx.segments},
         "peak_memory": provenance.peak_memory(device),
         "environment": provenance.environment(device),
         "git_commit": provenance.git_commit(),
@@ -270,7 +328,7 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     result["content_sha256"] = content_digest(result)
     store.write(path, result)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return RunOutcome(path, result, skipped=False)
+    return RunOutcome(path, result, skipped=False, trained=TrainedRun(method, codes, ctx, dataset))
 
 
 def published_schedule(spec: MethodSpec, hparams: Mapping[str, Any]) -> dict[str, int] | None:

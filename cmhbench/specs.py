@@ -20,6 +20,9 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
+METHOD_INPUTS = ("raw", "features", "direct")
+
+
 @dataclass(frozen=True)
 class Citation:
     """Where a method, dataset or encoder was published."""
@@ -90,7 +93,9 @@ class MethodSpec:
     "hashing": "epochs"}``). The harness scales every declared stage in proportion to the run's
     epoch budget and records the epochs run per stage. ``{}`` declares a closed-form method (no
     epochs to budget); ``None`` (a plugin that declares nothing) gives every stage the budget as
-    its epoch count. ``cuda_precision`` is what ``--precision auto`` means on a GPU.
+    its epoch count. ``cuda_precision`` is what ``--precision auto`` means on a GPU. ``max_bits``
+    gives the longest code the method can produce from its inputs' widths (a projection method
+    cannot give more bits than its input has dimensions); longer requests are refused before training.
     """
 
     name: str
@@ -102,11 +107,16 @@ class MethodSpec:
     image_encoder: str = "alexnet"
     text_encoder: str = "identity"
     #: "raw": the method gets pixels and trains its encoder; "features": it learns on fixed feature
-    #: vectors, which the runner extracts once with a frozen encoder and caches (shallow methods).
+    #: vectors, which the runner extracts once with a frozen encoder and caches (shallow methods);
+    #: "direct": no backbone: the method takes the dataset's images as stored (pixels or features),
+    #: no encoder is built (``MethodSetup.image_encoder`` is None) and the result records "none".
     input: str = "raw"
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     stages: Mapping[str, str] | None = None
     cuda_precision: str = "bf16"
+    #: the longest code the method can give, from its inputs' widths (image features, text):
+    #: checked before training; None for no limit
+    max_bits: Callable[[int, int], int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", _frozen(self.defaults))
@@ -117,6 +127,8 @@ class MethodSpec:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ValueError(f"method {self.name!r}: stage {stage!r} names hyper-parameter {key!r}, "
                                      f"whose default {value!r} is not a positive epoch count")
+        if self.input not in METHOD_INPUTS:
+            raise ValueError(f"method {self.name!r}: input must be one of {METHOD_INPUTS}, got {self.input!r}")
         if self.cuda_precision not in ("bf16", "fp32"):
             raise ValueError(f"method {self.name!r}: cuda_precision must be bf16 or fp32")
         object.__setattr__(self, "choices", MappingProxyType({k: tuple(v) for k, v in self.choices.items()}))

@@ -66,7 +66,9 @@ def tie_aware_by_sampling(distances: np.ndarray, rel: np.ndarray, rng: np.random
 
 
 def full_reference(qc, rc, ql, rl, map_at, precision_at, radius=2):
-    """All metrics, brute force, averaged over queries with at least one relevant item."""
+    """All metrics, brute force: per-query ones averaged over queries with at least one relevant
+    item; pooled PR over every (query, item) pair and empty lookups over every query (as MATLAB's
+    calcPreRecRadius)."""
     bits = qc.shape[1]
     aps, aps_at, precs_at, pr_p, pr_r, look = [], [], [], [], [], []
     empty, without = 0, 0
@@ -76,8 +78,12 @@ def full_reference(qc, rc, ql, rl, map_at, precision_at, radius=2):
     for q in range(len(qc)):
         order, distances = ranking(qc[q], rc)
         rel = relevance(ql[q], rl)
+        if (distances <= radius).sum() == 0:  # counted over every query
+            empty += 1
         if rel.sum() == 0:
             without += 1
+            for r in range(bits + 1):  # pooled over every pair: these retrieve only wrong items
+                pooled_ret[r] += (distances <= r).sum()
             continue
         ranked = rel[order]
         aps.append(average_precision(ranked))
@@ -97,8 +103,6 @@ def full_reference(qc, rc, ql, rl, map_at, precision_at, radius=2):
         pr_r.append(rs)
         p, r = ps[radius], rs[radius]
         look.append((p, r, 2 * p * r / (p + r) if p + r > 0 else 0.0))
-        if (distances <= radius).sum() == 0:
-            empty += 1
     look = np.array(look)
     return {
         "map": float(np.mean(aps)),

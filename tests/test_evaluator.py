@@ -216,3 +216,53 @@ def test_one_million_items_stay_within_memory():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     assert result["num_queries"] == 2000 and 0 < result["map"] < 1
     assert peak - before < 4 * 1024**3
+
+
+def test_tie_aware_precision_at_k_hand_computed():
+    """Distances 0,1,1,1,2 with relevance 1 | 0,1,0 | 1: P@2 = (1 + 1·1/3)/2, P@4 = (1 + 3·1/3)/4."""
+    from cmhbench.evaluation.evaluator import tie_aware_precision_at
+
+    count = np.array([[1, 3, 1]], dtype=float)
+    relevant = np.array([[1, 1, 1]], dtype=float)
+    got = tie_aware_precision_at(count, relevant, [1, 2, 4, 5])
+    np.testing.assert_allclose(got[0], [1.0, 2 / 3, 0.5, 0.6])
+
+
+def test_tie_aware_precision_at_k_is_the_mean_over_random_tie_orders():
+    rng = np.random.default_rng(5)
+    q, r, ql, rl = random_case(rng, 8)
+    ks = [1, 5, 20, 77]
+    ours = evaluate(q, r, ql, rl, precision_at=ks, device="cpu")["precision_at"]["value_tie_aware"]
+    draws, sums, counted = 400, np.zeros(len(ks)), 0
+    for i in range(len(q)):
+        rel = (ql[i] @ rl.T) > 0
+        if not rel.any():
+            continue
+        distances = (q.shape[1] - r @ q[i]) // 2
+        counted += 1
+        for _ in range(draws):
+            order = np.lexsort((rng.random(len(distances)), distances))
+            sums += [rel[order][:k].mean() for k in ks]
+    np.testing.assert_allclose(ours, sums / (draws * counted), atol=0.01)
+
+
+def test_chance_level_is_the_mean_ap_of_random_rankings():
+    """map_chance against brute force: every permutation of 6 items (2 relevant), and sampling on a
+    larger case."""
+    import itertools
+
+    from cmhbench.evaluation.evaluator import expected_random_ap
+    from reference_metrics import average_precision
+
+    rel = np.array([1, 1, 0, 0, 0, 0], dtype=bool)
+    exact = np.mean([average_precision(rel[list(p)]) for p in itertools.permutations(range(6))])
+    assert abs(expected_random_ap(np.array([2]), 6)[0] - exact) < 1e-12
+    rng = np.random.default_rng(3)
+    q, r, ql, rl = random_case(rng, 16)
+    ours = evaluate(q, r, ql, rl, device="cpu")["map_chance"]
+    sampled = []
+    for i in range(len(q)):
+        relevant = (ql[i] @ rl.T) > 0
+        if relevant.any():
+            sampled.append(np.mean([average_precision(relevant[rng.permutation(len(r))]) for _ in range(300)]))
+    assert abs(ours - np.mean(sampled)) < 0.005

@@ -93,3 +93,48 @@ def test_invalid_write_leaves_nothing_behind(tmp_path):
     with pytest.raises(CmhbenchError):
         write_canonical(tmp_path / "d.h5", **data)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- content digest: the file's identity is its arrays ------------------------------------------
+
+@pytest.mark.parametrize("mutate", [
+    lambda f: f["labels"].__setitem__(slice(None), 0),  # labels zeroed: still valid multi-hot
+    lambda f: f["labels"].__setitem__(slice(None), f["labels"][()][::-1]),  # rows shuffled
+    lambda f: f["texts"].__setitem__((0, 0), f["texts"][0, 0] + 1),
+    lambda f: f["images"].__setitem__((0, 0, 0, 0), (int(f["images"][0, 0, 0, 0]) + 1) % 256),
+    lambda f: (f.__delitem__("splits/train"), f.create_dataset("splits/train", data=np.arange(6, 21))),
+], ids=["labels-zeroed", "labels-shuffled", "texts", "images", "split"])
+def test_arrays_changed_after_prepare_are_refused(tmp_path, mutate):
+    path = corrupt(tmp_path, mutate)
+    with pytest.raises(CmhbenchError, match="do not match the content digest") as info:
+        load_canonical(path)
+    assert str(path) in str(info.value) and "prepare it again" in str(info.value)
+
+
+def test_a_file_without_content_digest_must_be_prepared_again(tmp_path):
+    path = corrupt(tmp_path, lambda f: f.attrs.__delitem__("content_sha256"))
+    with pytest.raises(CmhbenchError, match="no content digest.*prepare it again"):
+        load_canonical(path)
+
+
+def test_content_digest_is_the_datasets_identity(tmp_path):
+    """Equal arrays give equal digests whatever the file; different labels a different identity."""
+    first = load_canonical(write_canonical(tmp_path / "a.h5", **arrays()))
+    again = load_canonical(write_canonical(tmp_path / "b.h5", **{**arrays(), "source_sha256": {"y": "1" * 64}}))
+    changed = arrays()
+    changed["labels"] = changed["labels"][::-1].copy()
+    other = load_canonical(write_canonical(tmp_path / "c.h5", **changed))
+    assert first.content_sha256 == again.content_sha256 != other.content_sha256
+    assert first.describe()["content_sha256"] == first.content_sha256
+
+
+def test_array_digest_is_independent_of_the_block_size(monkeypatch):
+    from cmhbench.data import digest
+
+    array = np.random.default_rng(0).random((50, 7)).astype(np.float32)
+    whole = digest.array_digest(array)
+    monkeypatch.setattr(digest, "_BLOCK_BYTES", 28 * 3)  # three rows a block
+    assert digest.array_digest(array) == whole
+    import hashlib
+    reference = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
+    assert whole == reference

@@ -33,6 +33,8 @@ class Dataset:
     source_sha256: dict[str, str] = field(default_factory=dict)
     protocol: str = ""
     path: Path | None = None
+    #: digest of the canonical arrays (cmhbench.data.digest); None for generated datasets
+    content_sha256: str | None = None
 
     @property
     def num_items(self) -> int:
@@ -59,6 +61,7 @@ class Dataset:
             "name": self.name,
             "version": self.version,
             "sha256": dict(self.source_sha256),
+            **({"content_sha256": self.content_sha256} if self.content_sha256 else {}),
             "split_sizes": self.split_sizes(),
             "num_items": self.num_items,
             "num_labels": self.num_labels,

@@ -6,7 +6,8 @@ Layout (see DESIGN.md)::
     /texts             float32 N×T
     /labels            uint8 N×C multi-hot
     /splits/query      int64    /splits/retrieval int64    /splits/train int64
-    attrs: name, version, label_names (JSON), source_sha256 (JSON), image_kind, text_kind, protocol
+    attrs: name, version, label_names (JSON), source_sha256 (JSON), image_kind, text_kind, protocol,
+           content_sha256 (cmhbench.data.digest: checked on every load)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from cmhbench.data import digest
 from cmhbench.data.dataset import SPLIT_NAMES, Dataset
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import atomic_path
@@ -77,6 +79,7 @@ def write_canonical(
             f.attrs["protocol"] = protocol
             for key, value in (extra_attrs or {}).items():
                 f.attrs[key] = value
+            f.attrs[digest.ATTRIBUTE] = digest.content_digest(f)
         # Validate what was written before it becomes visible under the final name.
         _validate_and_build(tmp, display_path=path, keep_open=False)
     return path
@@ -110,6 +113,7 @@ def _validate_and_build(path: Path, *, display_path: Path, keep_open: bool) -> D
         ) from None
     try:
         dataset = _build(handle, where)
+        dataset.content_sha256 = _check_content(handle, path, where)
     except CmhbenchError:
         handle.close()
         raise
@@ -224,6 +228,20 @@ def _build(handle: h5py.File, where: str) -> Dataset:
         protocol=str(handle.attrs.get("protocol", "")),
         path=Path(where),
     )
+
+
+def _check_content(handle: h5py.File, path: Path, where: str) -> str:
+    """The recorded content digest, after checking that the arrays still match it."""
+    if digest.ATTRIBUTE not in handle.attrs:
+        raise CmhbenchError(f"{where}: no content digest (attribute '{digest.ATTRIBUTE}'): the file was "
+                            "prepared by an older cmhbench; prepare it again with `cmhbench data prepare`")
+    recorded = str(_attr(handle, digest.ATTRIBUTE, where))
+    actual = digest.verified_digest(handle, path)
+    if actual != recorded:
+        raise CmhbenchError(f"{where}: the arrays do not match the content digest recorded when the file was "
+                            f"prepared (recorded {recorded[:16]}..., now {actual[:16]}...): the file was changed "
+                            "after `cmhbench data prepare`; prepare it again")
+    return recorded
 
 
 def _check_finite(node: h5py.Dataset, key: str, where: str) -> None:

@@ -165,7 +165,9 @@ def verify(name: str, sources: Sequence[str | Path] = ()) -> VerifyReport:
     dataset = open_prepared(name)
     with h5py.File(dataset.path, "r") as f:
         recorded_paths = json.loads(f.attrs.get("source_paths", "{}"))
-    lines, ok = [f"{dataset.path}: canonical file valid ({dataset.num_items} items, splits {dataset.split_sizes()})"], True
+    lines = [f"{dataset.path}: canonical file valid ({dataset.num_items} items, splits {dataset.split_sizes()})",
+             f"{dataset.path}: content digest matches ({dataset.content_sha256[:16]}...: labels, splits, texts, images)"]
+    ok = True
     candidates = {Path(s).name: Path(s) for s in sources} or {k: Path(v) for k, v in recorded_paths.items()}
     for filename, digest in dataset.source_sha256.items():
         path = candidates.get(filename)

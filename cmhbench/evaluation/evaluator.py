@@ -7,10 +7,17 @@ Conventions (DESIGN.md, "Metrics"):
 * every per-query metric is averaged over the queries that have at least one relevant item in the
   retrieval set; how many had none is reported as ``queries_without_relevant``;
 * mAP@K divides by the relevant items within the top K (0 for a query with none there);
+* ``map_chance``: the expected mAP of random codes (a uniformly random ranking) for these labels,
+  exact, over the same queries as mAP: the chance level every mAP is read against;
+* precision@K, and beside it the tie-aware precision@K (its expectation under random tie order,
+  exact from the per-distance counts);
 * PR by radius r: precision = relevant within radius / items within radius (0 when the ball is
-  empty), recall = relevant within radius / R, averaged per query and also pooled over all pairs;
+  empty), recall = relevant within radius / R, averaged per query over the queries with R > 0;
+  and pooled over **every** (query, item) pair, queries with R = 0 included (their retrieved items
+  count as retrieved and not relevant), as MATLAB's ``calcPreRecRadius``;
 * hash lookup within radius 2: that precision and recall, F1 = 2PR/(P+R) (0 when both are 0), per
-  query then averaged; ``empty_queries`` counts queries whose radius-2 ball holds nothing.
+  query then averaged over the queries with R > 0; ``empty_queries`` counts **all** queries whose
+  radius-2 ball holds nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
-from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side
+from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy
 from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
 
 DEFAULT_MAP_AT = (50, 100, 500, 1000, 5000)
@@ -74,8 +81,11 @@ def evaluate(
     """
     query_codes = as_codes(query_codes, "query_codes", code_format)
     retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
+    # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
+    query_labels = to_numpy(query_labels, "query_labels")
+    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
     num_classes = None
-    if np.asarray(query_labels).ndim == 1 and np.asarray(retrieval_labels).ndim == 1:
+    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
         num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
     query_labels = as_labels(query_labels, "query_labels", num_classes)
     retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
@@ -132,17 +142,23 @@ def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precisi
     def mean_columns(values: np.ndarray) -> list[float]:
         return [float(v) for v in values[has_rel].mean(axis=0)] if num_valid else [0.0] * values.shape[1]
 
-    count = cat("count_by_distance")[has_rel].astype(np.float64)
-    rel_count = cat("relevant_by_distance")[has_rel].astype(np.float64)
-    retrieved = np.cumsum(count, 1)
+    all_count = cat("count_by_distance").astype(np.float64)
+    all_rel_count = cat("relevant_by_distance").astype(np.float64)
+    all_retrieved = np.cumsum(all_count, 1)
+    # pooled over every (query, item) pair, as MATLAB's calcPreRecRadius: a query without relevant
+    # items still retrieves items, all of them wrong
+    pooled_retrieved = all_retrieved.sum(0)
+    pooled_hits = np.cumsum(all_rel_count, 1).sum(0)
+    pooled_precision = np.where(pooled_retrieved > 0, pooled_hits / np.maximum(pooled_retrieved, 1), 0.0)
+    pooled_recall = pooled_hits / max(float(relevant.sum()), 1.0)
+    empty_queries = int((all_retrieved[:, min(LOOKUP_RADIUS, bits)] == 0).sum())
+
+    count, rel_count, retrieved = all_count[has_rel], all_rel_count[has_rel], all_retrieved[has_rel]
     retrieved_rel = np.cumsum(rel_count, 1)
     total_rel = relevant[has_rel].astype(np.float64)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         precision_r = np.where(retrieved > 0, retrieved_rel / retrieved, 0.0)
     recall_r = retrieved_rel / np.maximum(total_rel, 1)
-    pooled_retrieved = retrieved.sum(0)
-    pooled_precision = np.where(pooled_retrieved > 0, retrieved_rel.sum(0) / np.maximum(pooled_retrieved, 1), 0.0)
-    pooled_recall = retrieved_rel.sum(0) / max(total_rel.sum(), 1.0)
 
     lookup = min(LOOKUP_RADIUS, bits)
     lp, lr = precision_r[:, lookup], recall_r[:, lookup]
@@ -158,7 +174,8 @@ def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precisi
         "map": mean(cat("ap")),
         "map_tie_aware": mean(cat("ap_tie_aware")),
         "map_at": {str(k): v for k, v in zip(map_at, mean_columns(ap_at))},
-        "precision_at": {"k": list(precision_at), "value": mean_columns(prec_at)},
+        "precision_at": {"k": list(precision_at), "value": mean_columns(prec_at),
+                         "value_tie_aware": [float(v) for v in avg(tie_aware_precision_at(count, rel_count, precision_at))]},
         "pr_by_radius": {
             "radius": list(range(bits + 1)),
             "precision": [float(v) for v in avg(precision_r)],
@@ -170,12 +187,44 @@ def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precisi
             "precision": float(avg(lp)),
             "recall": float(avg(lr)),
             "f1": float(avg(f1)),
-            "empty_queries": int((retrieved[:, lookup] == 0).sum()),
+            "empty_queries": empty_queries,
         },
+        "map_chance": mean(expected_random_ap(relevant, num_retrieval)),
         "queries_without_relevant": int((~has_rel).sum()),
         "num_queries": int(len(relevant)),
         "num_retrieval": int(num_retrieval),
     }
+
+
+def expected_random_ap(relevant: np.ndarray, num_retrieval: int) -> np.ndarray:
+    """The chance level: the expected AP of a uniformly random ranking of N items of which R are
+    relevant (what random codes score), exactly (Bestgen, 2015):
+    E[AP] = (1/N) · (H_N + (R − 1)/(N − 1) · (N − H_N)).
+    A relevant item at position k has (k − 1)(R − 1)/(N − 1) relevant items above it on average,
+    so its expected precision is (1 + (k − 1)(R − 1)/(N − 1))/k; average over k = 1..N."""
+    n = float(num_retrieval)
+    harmonic = float(np.sum(1.0 / np.arange(1, num_retrieval + 1)))
+    r = relevant.astype(np.float64)
+    slope = (r - 1) / (n - 1) if num_retrieval > 1 else np.zeros_like(r)
+    return (harmonic + slope * (n - harmonic)) / n
+
+
+def tie_aware_precision_at(count: np.ndarray, rel_count: np.ndarray, ks: list[int]) -> np.ndarray:
+    """Expected precision@K when items at equal distance come in random order, exact from the
+    per-distance counts n[d] (items) and r[d] (relevant): the K-th position falls in distance d*,
+    all items before d* are in, and the tied block at d* contributes (K - C[d*-1]) · r[d*] / n[d*].
+    Returns (queries, len(ks)) float64."""
+    cumulative = np.cumsum(count, 1)
+    cumulative_rel = np.cumsum(rel_count, 1)
+    out = np.zeros((count.shape[0], len(ks)))
+    rows = np.arange(count.shape[0])
+    for column, k in enumerate(ks):
+        d_star = np.argmax(cumulative >= k, axis=1)  # the distance block that holds position K
+        before = np.where(d_star > 0, cumulative[rows, d_star - 1], 0.0)
+        before_rel = np.where(d_star > 0, cumulative_rel[rows, d_star - 1], 0.0)
+        block, block_rel = count[rows, d_star], rel_count[rows, d_star]
+        out[:, column] = (before_rel + (k - before) * block_rel / np.maximum(block, 1)) / k
+    return out
 
 
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image"),

@@ -24,6 +24,10 @@ def numpy_kernels(device: torch.device) -> bool:
     return device.type == "cpu" and CPU_KERNELS == "numpy"
 
 
+# Distances are stored as int16 on the GPU path (uint16 on the CPU path): the widest code scored exactly
+MAX_BITS = 32767
+
+
 class PairScorer:
     """Retrieval side prepared once; ``chunk(start, stop)`` scores a block of queries."""
 

@@ -10,7 +10,8 @@ import torch
 from cmhbench.errors import CmhbenchError
 
 
-def _to_numpy(array: Any, name: str) -> np.ndarray:
+def to_numpy(array: Any, name: str) -> np.ndarray:
+    """Any array-like (numpy, list, torch tensor on any device, with or without grad) as numpy."""
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     try:
@@ -21,7 +22,7 @@ def _to_numpy(array: Any, name: str) -> np.ndarray:
 
 def as_codes(array: Any, name: str, code_format: str = "pm1") -> np.ndarray:
     """Return int8 codes in {-1, +1}. ``code_format``: 'pm1' (values ±1) or '01' (bits 0/1)."""
-    codes = _to_numpy(array, name)
+    codes = to_numpy(array, name)
     if codes.ndim != 2:
         raise CmhbenchError(f"{name} has shape {codes.shape}, expected a 2-d items×bits array")
     if codes.shape[0] == 0 or codes.shape[1] == 0:
@@ -45,7 +46,7 @@ def as_codes(array: Any, name: str, code_format: str = "pm1") -> np.ndarray:
 
 def as_labels(array: Any, name: str, num_classes: int | None = None) -> np.ndarray:
     """Return uint8 multi-hot labels. A 1-d integer array is read as class indices."""
-    labels = _to_numpy(array, name)
+    labels = to_numpy(array, name)
     if labels.ndim == 1:
         if labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
             raise CmhbenchError(f"{name} is 1-d, so it must hold non-negative class indices")

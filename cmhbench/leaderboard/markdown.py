@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from cmhbench.leaderboard.aggregate import Table
+from cmhbench.textsafe import clean
+
+
+# Characters that make inline Markdown syntax: links and images ([ ] ( ) !), code spans (`), emphasis
+# and strike-through (* _ ~), the escape itself, and the table's own pipe. (A cell never starts a line,
+# so heading and list markers need no escape.)
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()!|~])")
 
 
 def escape_cell(text: str) -> str:
-    """Markdown table cells: no pipes, no raw HTML, no line breaks (renderers such as GitHub's
-    pass inline HTML through, so < > & are written as entities)."""
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|").replace("\n", " ").replace("`", "&#96;"))
+    """Text from result files, safe as a Markdown table cell or title: no control characters, no line
+    breaks (a newline would end the row and start a new one), no raw HTML (renderers such as GitHub's
+    pass it through, so < > & are entities) and every Markdown syntax character backslash-escaped, so
+    that a result cannot add a link, an image or a row to the page."""
+    text = clean(text).replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
 def table_markdown(table: Table) -> str:

@@ -21,6 +21,7 @@ import jinja2
 
 import cmhbench
 from cmhbench.errors import CmhbenchError
+from cmhbench.fsutil import exchange_paths, owner_tag, remove_abandoned
 from cmhbench.leaderboard.aggregate import Row, Table, build_tables, slug
 from cmhbench.leaderboard.load import LoadReport, load_results
 from cmhbench.leaderboard.markdown import leaderboard_markdown
@@ -59,21 +60,40 @@ def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = D
     tables = build_tables(report.entries)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _recover_interrupted_swap(out)
+    remove_abandoned(out.parent, out.name)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{owner_tag()}.", dir=out.parent))
     try:
         _write_site(staging, report, tables, title, note)
-        if out.exists():
-            backup = out.with_name(f".{out.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            out.rename(backup)
-            staging.rename(out)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(out)
+        _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BuildReport(out, report, tables)
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the new site at ``out`` without a moment where ``out`` is missing (where the system can
+    swap folders atomically; elsewhere the old site is moved aside first, and a build interrupted
+    in between is repaired by the next one)."""
+    if not out.exists():
+        staging.rename(out)
+    elif exchange_paths(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous site
+    else:
+        backup = out.with_name(f".{out.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        out.rename(backup)
+        staging.rename(out)
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _recover_interrupted_swap(out: Path) -> None:
+    backup = out.with_name(f".{out.name}.old")
+    if backup.exists() and not out.exists():
+        backup.rename(out)
+    elif backup.exists():
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str, note: str | None) -> None:

@@ -2,10 +2,10 @@
 
 Coordination lives in the results folder, so it works wherever that folder is shared:
 
-- ``.jobs/<run_id>.lock``: an exclusive ``flock`` held while the job runs. The kernel drops it when
-  the process dies (even by SIGKILL), so a killed job never blocks its rerun. A worker that finds
-  the lock taken leaves the job to its holder; before it exits it waits on that lock and runs the
-  job itself only if no result appeared (the holder died).
+- ``.jobs/<run_id>.lock``: the run's exclusive lock (cmhbench.results.lock), held while the job runs,
+  the same one `cmhbench run` takes. A worker that finds the lock taken leaves the job to its
+  holder; before it exits it waits on that lock and runs the job itself only if no result appeared
+  (the holder died).
 - ``.jobs/<run_id>.json``: the job's last state, ``running`` (host, pid, start) or ``failed``
   (with the error's last lines and the attempt that failed). A finished job has no state file:
   its result file is the record.
@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from cmhbench.fsutil import write_json_atomic
+from cmhbench.results.lock import jobs_dir, release_run_lock, run_lock
 from cmhbench.results.provenance import utc_now
 from cmhbench.sweep.spec import Job
 
@@ -45,16 +46,6 @@ class JobOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def jobs_dir(results: str | Path) -> Path:
-    return Path(results) / ".jobs"
-
-
-def lock_for(results: str | Path, run_id: str) -> FileLock:
-    path = jobs_dir(results) / f"{run_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path), timeout=0)
 
 
 def state_path(results: str | Path, run_id: str) -> Path:
@@ -76,8 +67,11 @@ def _write_state(job: Job, attempt: str, state: str, **details: Any) -> None:
 
 
 def is_locked(results: str | Path, run_id: str) -> bool:
-    """Whether a live process holds the job's lock (probing takes it for an instant)."""
-    lock = lock_for(results, run_id)
+    """Whether a live process holds the job's lock (probing takes it for an instant; a lock file
+    that does not exist is not created by asking)."""
+    if not (jobs_dir(results) / f"{run_id}.lock").exists():
+        return False
+    lock = run_lock(results, run_id)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -96,7 +90,7 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
     results = job.request["results_dir"]
     if Path(job.result_path).exists():
         return JobOutcome(job.run_id, job.label, "done")
-    lock = lock_for(results, job.run_id)
+    lock = run_lock(results, job.run_id)
     try:
         lock.acquire(timeout=-1 if wait else 0)
     except Timeout:
@@ -112,7 +106,7 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
         try:
             from cmhbench.runner import run
 
-            run(job.run_request())
+            run(job.run_request(), hold_lock=False)  # this worker holds the run's lock already
         except Exception:
             error = "".join(traceback.format_exc().splitlines(keepends=True)[-ERROR_TAIL_LINES:])
             _write_state(job, attempt, "failed", error=error)
@@ -120,7 +114,7 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
         state_path(results, job.run_id).unlink(missing_ok=True)
         return JobOutcome(job.run_id, job.label, "ran", time.perf_counter() - started)
     finally:
-        lock.release()
+        release_run_lock(lock, Path(job.result_path).exists())
 
 
 def work_through(jobs: list[Job], attempt: str, *, offset: int = 0, report=None) -> list[JobOutcome]:

@@ -24,19 +24,35 @@ def sweep_id(jobs: list[Job]) -> str:
 
 
 def write_manifest(spec: SweepSpec, jobs: list[Job]) -> Path:
+    """Save the grid with every path relative to the results folder, so that a copied, moved or
+    remounted results folder (another machine, a cluster's other mount point) still reads."""
     identifier = sweep_id(jobs)
     name = spec.name or identifier
-    path = sweeps_dir(spec.results) / f"{name}.json"
-    write_json_atomic(path, {"name": name, "sweep_id": identifier, "spec": asdict(spec),
-                             "jobs": [asdict(job) for job in jobs]})
+    results = Path(spec.results)
+    path = sweeps_dir(results) / f"{name}.json"
+    write_json_atomic(path, {"name": name, "sweep_id": identifier, "spec": {**asdict(spec), "results": "."},
+                             "jobs": [_relative(job, results) for job in jobs]})
     return path
 
 
+def _relative(job: Job, results: Path) -> dict[str, Any]:
+    result_path = Path(job.result_path)
+    try:
+        result_path = result_path.resolve().relative_to(results.resolve())
+    except ValueError:  # outside the results folder: kept as given
+        pass
+    return {**asdict(job), "request": {**job.request, "results_dir": "."}, "result_path": str(result_path)}
+
+
 def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Job]]:
+    """The manifest's jobs, their paths resolved against the results folder the manifest is in."""
     path = Path(path)
+    results = path.parent.parent  # <results>/.sweeps/<name>.json
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
-        jobs = [Job(**job) for job in content["jobs"]]
+        jobs = [Job(**{**job, "request": {**job["request"], "results_dir": str(results)},
+                       "result_path": str(results / job["result_path"])})
+                for job in content["jobs"]]
     except FileNotFoundError:
         raise CmhbenchError(f"sweep manifest {path} does not exist") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:

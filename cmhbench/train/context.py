@@ -16,7 +16,10 @@ on the epoch count read ``planned_epochs`` so that they stretch or shrink with t
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import pickle
 import random
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -87,6 +90,10 @@ class TrainContext:
         self.progress_by_stage: dict[str, int] = {}
         self.history: list[dict[str, Any]] = []
         self.resumed_from: dict[str, int] | None = None
+        #: training time of earlier segments of this run (killed and resumed), from the checkpoint
+        self.earlier_train_seconds = 0.0
+        self.segments = 1
+        self._segment_started = time.perf_counter()
         self._method: Any = None
         self._progress: Progress | None = None
         self._state_unchanged = False
@@ -101,8 +108,10 @@ class TrainContext:
 
     # --- epochs, checkpoints and resume ---------------------------------------------------
     def bind(self, method: Any) -> None:
-        """Attach the method whose state goes into checkpoints; restore one if it exists."""
+        """Attach the method whose state goes into checkpoints; restore one if it exists. Training
+        time counts from here."""
         self._method = method
+        self._segment_started = time.perf_counter()
         path = self.checkpoint_path
         if path is not None and path.exists():
             try:
@@ -122,6 +131,13 @@ class TrainContext:
             self.history = list(state.get("history", []))
             self._restore_rng(state["rng"])
             self.resumed_from = dict(self.progress_by_stage)
+            self.earlier_train_seconds = float(state.get("train_seconds", 0.0))
+            self.segments = int(state.get("segments", 1)) + 1
+
+    def train_seconds(self) -> float:
+        """Training time of the whole run: every earlier segment's (up to its last checkpoint) plus
+        this one's so far."""
+        return self.earlier_train_seconds + time.perf_counter() - self._segment_started
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -146,12 +162,19 @@ class TrainContext:
         longest = max(self.schedule.values())
         return max(1, round(published * int(self.epoch_override) / longest))
 
-    def epochs(self, published: int, stage: str = "train") -> Iterator[int]:
+    def epochs(self, published: int, stage: str = "train", *, fresh_random_state: bool = False) -> Iterator[int]:
         """Yield the epoch numbers of ``stage`` that have not run yet, under the run's budget (see
-        the module docstring); checkpoint after each."""
+        the module docstring); checkpoint after each.
+
+        ``fresh_random_state`` reseeds every generator from (seed, stage) when the stage starts, so
+        that what it draws does not depend on how much an earlier stage drew: a stage that follows
+        one whose product can be reused from a cache (DAPH's proxies) gives the same result whether
+        the earlier stage ran in this process or not."""
         n = self.planned_epochs(published, stage)
         self.planned_by_stage[stage] = n
         done = self.progress_by_stage.get(stage, 0)
+        if fresh_random_state and done == 0:
+            self._reseed(stage)
         task = None
         if self._progress is not None:
             task = self._progress.add_task(stage, total=n, completed=min(done, n))
@@ -184,12 +207,36 @@ class TrainContext:
             "planned": dict(self.planned_by_stage),
             "history": list(self.history),
             "rng": self._capture_rng(),
+            "train_seconds": self.train_seconds(),
+            "segments": self.segments,
         }
         with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
+            try:
+                torch.save(state, tmp)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise CmhbenchError(self._unsaveable(state["method"], exc)) from None
         write_json_atomic(self.checkpoint_dir / PROGRESS_NAME, {  # a status hint; the checkpoint is the truth
             "progress": dict(self.progress_by_stage),
             "saved_utc": utc_now()}, durable=False)
+
+    def _unsaveable(self, method_state: Any, exc: BaseException) -> str:
+        """One line naming the method and the entry of its state_dict() that cannot be saved."""
+        culprit = "its state_dict()"
+        if isinstance(method_state, dict):
+            for key, value in method_state.items():
+                try:
+                    pickle.dumps(value)
+                except Exception:  # noqa: BLE001 - any failure names this entry
+                    culprit = f"state_dict()[{key!r}] (a {type(value).__name__})"
+                    break
+        return (f"method {type(self._method).__name__}: {culprit} cannot be saved in a checkpoint "
+                f"({type(exc).__name__}: {exc}); a state holds tensors, numbers, strings and lists or "
+                "dicts of them")
+
+    def _reseed(self, stage: str) -> None:
+        stage_seed = int(hashlib.sha256(f"{self.seed}:{stage}".encode()).hexdigest()[:15], 16)
+        seed_everything(stage_seed)
+        self.generator.manual_seed(stage_seed)
 
     def _capture_rng(self) -> dict[str, Any]:
         rng = {

@@ -34,10 +34,11 @@ def _open(name: str, options) -> object:
     return open_prepared(name)
 
 
-def _spec(profile: DatasetProfile, description: str, citation: Citation, bits=(16, 32, 64)) -> DatasetSpec:
+def _spec(profile: DatasetProfile, description: str, citation: Citation, bits=(16, 32, 64), version: int = 1,
+          preset: str | None = None) -> DatasetSpec:
     return DatasetSpec(name=profile.name, description=description, citation=citation,
-                       protocol=Protocol(name=profile.name, version=1, bits=tuple(bits), seeds=(0, 1, 2),
-                                         image_weights="imagenet"),
+                       protocol=Protocol(name=profile.name, version=version, bits=tuple(bits), seeds=(0, 1, 2),
+                                         image_weights="imagenet", preset=preset),
                        open=partial(_open, profile.name), profile=profile)
 
 
@@ -88,5 +89,7 @@ SPECS = [
           Citation("Microsoft COCO: Common Objects in Context", "ECCV", 2014, "Lin et al.")),
     _spec(PROFILES["wiki"], "Wikipedia: 2,866 SIFT/LDA feature pairs, 10 categories",
           Citation("A New Approach to Cross-Modal Multimedia Retrieval", "ACM MM", 2010, "Rasiwasia et al."),
-          bits=(16, 32, 64)),
+          # v2: a method's "features" preset applies (DCMH: rates for feature inputs, see its FEATURE_INPUTS);
+          # published schedules otherwise
+          bits=(16, 32, 64), version=2, preset="features"),
 ]

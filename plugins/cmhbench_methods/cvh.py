@@ -44,6 +44,11 @@ def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: f
     return a * keep, b * keep, mu
 
 
+def image_width_limit(image_dim: int, text_dim: int) -> int:
+    """One generalized eigenvector of the image covariance per bit: at most as many as its width."""
+    return image_dim
+
+
 class CVH(LinearHashing):
     def solve(self, x, y, labels, ctx):
         a, b, mu = cvh_projections(x, y, self.bits, float(self.hparams["regularisation"]), str(self.hparams["form"]))
@@ -55,4 +60,5 @@ SPEC = MethodSpec(
     name="cvh", description="Cross-View Hashing: spectral relaxation solved as a generalized eigenproblem",
     citation=Citation("Learning Hash Functions for Cross-View Similarity Search", "IJCAI", 2011,
                       "Shaishav Kumar, Raghavendra Udupa"),
-    create=CVH, defaults=DEFAULTS, image_encoder="", input="features", stages={}, choices={"form": ("paper", "copied")})
+    create=CVH, defaults=DEFAULTS, image_encoder="", input="features", stages={}, choices={"form": ("paper", "copied")},
+    max_bits=image_width_limit)

@@ -203,7 +203,9 @@ class DAPH(TwoNetworkCodes, HashingMethod):
             ctx.save_checkpoint()
         if hp["stage"] == "proxies":
             return
-        for epoch in ctx.epochs(int(hp["epochs"]), stage="hashing"):
+        # the hashing stage draws from generators reseeded for it: the same codes whether the proxies
+        # were trained just now or read from the cache
+        for epoch in ctx.epochs(int(hp["epochs"]), stage="hashing", fresh_random_state=True):
             image_loss = self._hash_epoch(train, ctx, "image")
             text_loss = self._hash_epoch(train, ctx, "text")
             ctx.log("hashing", epoch, image_loss=image_loss, text_loss=text_loss)

@@ -17,5 +17,6 @@ def cmhbench_register_methods():
             create=RidgeCodes,
             defaults=DEFAULTS,
             stages={},  # closed form: no epochs for the budget to scale
+            input="direct",  # reads the stored pixels itself (average-pooled): no backbone is built
         )
     ]
