@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.hparams import parse_assignment
+from cmhbench.hparams import choose_preset, parse_assignment, resolve_hparams
 from cmhbench.textsafe import cell, clean, safe
 
 
@@ -107,18 +107,30 @@ def cli() -> None:
 def run(method, dataset, bits, seeds, epochs, device, precision, settings, preset, dataset_opts,
         image_encoder, image_weights, directions, results_dir, force, quiet) -> None:
     """Train METHOD on DATASET, score it, and write one result file per (bits, seed)."""
+    from cmhbench.data.prepare import open_prepared, prepared_path
+    from cmhbench.evaluation.directions import check_directions
     from cmhbench.plugins.registry import get_registry
+
+    # everything a user can get wrong is checked before torch is imported (seconds on a loaded machine)
+    registry = get_registry()
+    dataset_spec = registry.dataset(dataset)
+    protocol = dataset_spec.protocol
+    method_spec = registry.method(method)
+    hparams = _assignments("--set", settings)
+    resolve_hparams(method_spec, choose_preset(method_spec, protocol.preset, preset), hparams)
+    options = _assignments("--dataset-opt", dataset_opts)
+    wanted_directions = tuple(d.strip() for d in directions.split(","))
+    check_directions(wanted_directions)
+    all_bits = _int_list("--bits", bits) or list(protocol.bits)
+    all_seeds = _int_list("--seeds", seeds) or list(protocol.seeds)
+    if dataset_spec.profile is not None and not prepared_path(dataset).exists():
+        open_prepared(dataset)  # raises the error that names the prepare command
+
     from cmhbench.report import print_outcome
     from cmhbench.runner import RunRequest, run as run_one
 
-    registry = get_registry()
-    protocol = registry.dataset(dataset).protocol
-    registry.method(method)  # fail fast on an unknown name, before any work
-    hparams = _assignments("--set", settings)
-    options = _assignments("--dataset-opt", dataset_opts)
-    wanted_directions = tuple(d.strip() for d in directions.split(","))
-    for b in _int_list("--bits", bits) or list(protocol.bits):
-        for seed in _int_list("--seeds", seeds) or list(protocol.seeds):
+    for b in all_bits:
+        for seed in all_seeds:
             outcome = run_one(RunRequest(
                 method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device,
                 precision=precision, hparams=hparams, preset=preset, dataset_options=options,
@@ -191,6 +203,19 @@ def plugins(as_json: bool) -> None:
     console.print(table)
     if plugins_disabled():
         console.print(f"third-party plugins are disabled ({DISABLE_ENV} is set)")
+
+
+@cli.command("new-method")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(path_type=Path),
+              help="Folder in which to create cmhbench-NAME/.")
+def new_method(name: str, parent: Path) -> None:
+    """Create a ready-to-install plugin package for a new method NAME (with a conformance test)."""
+    from cmhbench.scaffold import new_method as scaffold
+
+    root = scaffold(name, parent)
+    console.print(f"created {safe(root)}: pip install -e {safe(root)} && cmhbench run --method {safe(name)} "
+                  "--dataset toy")
 
 
 @cli.command()

@@ -74,6 +74,14 @@ def _coerce_typed(key: str, value: Any, default: Any, method: str) -> Any:
     return value
 
 
+def choose_preset(spec: MethodSpec, protocol_preset: str | None, requested: str | None) -> str | None:
+    """The preset a run uses: the one asked for; none for "published" (the method's published
+    defaults); else the protocol's, where the method defines one under that name."""
+    if requested == "published":
+        return None
+    return requested or (protocol_preset if protocol_preset in spec.presets else None)
+
+
 def resolve_hparams(spec: MethodSpec, preset: str | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """defaults, then the preset, then the overrides; unknown keys and presets are errors."""
     values = dict(spec.defaults)

@@ -25,7 +25,7 @@ from cmhbench.evaluation import check_directions, evaluate_directions
 from cmhbench.evaluation.collapse import code_statistics
 from cmhbench.evaluation.hamming import MAX_BITS
 from cmhbench.features import cached_features, with_features
-from cmhbench.hparams import resolve_hparams
+from cmhbench.hparams import choose_preset, resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, run_definition
@@ -162,10 +162,7 @@ def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
         raise CmhbenchError(f"--epochs {request.epochs}: expected at least 1")
     check_directions(request.directions)
     protocol = dataset_spec.protocol
-    if request.preset == "published":  # explicitly the method's published defaults
-        preset = None
-    else:
-        preset = request.preset or (protocol.preset if protocol.preset in method_spec.presets else None)
+    preset = choose_preset(method_spec, protocol.preset, request.preset)
     hparams = resolve_hparams(method_spec, preset, request.hparams)
     resolve_device(request.device)  # a bad --device fails here, before any work
     dataset = open_dataset(dataset_spec, request.dataset_options)

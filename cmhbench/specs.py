@@ -23,6 +23,34 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
 METHOD_INPUTS = ("raw", "features", "direct")
 
 
+class lazy:  # noqa: N801 - used like a function: create=lazy("package.module:attribute")
+    """A factory that imports its target only when first called, so that registering a spec (and
+    every command that only lists specs) never imports torch. ``args`` are passed to the target
+    first: ``lazy("pkg.backbones:factory", "alexnet")`` calls ``factory("alexnet")`` and then the
+    callable that returns."""
+
+    def __init__(self, target: str, *args: Any):
+        module, _, attribute = target.partition(":")
+        if not module or not attribute:
+            raise ValueError(f"lazy target {target!r}: expected 'package.module:attribute'")
+        self.target, self.args, self._resolved = target, args, None
+
+    def resolve(self) -> Callable[..., Any]:
+        if self._resolved is None:
+            import importlib
+
+            module, _, attribute = self.target.partition(":")
+            obj = getattr(importlib.import_module(module), attribute)
+            self._resolved = obj(*self.args) if self.args else obj
+        return self._resolved
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"lazy({self.target!r}{''.join(', ' + repr(a) for a in self.args)})"
+
+
 @dataclass(frozen=True)
 class Citation:
     """Where a method, dataset or encoder was published."""

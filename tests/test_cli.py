@@ -63,15 +63,17 @@ def test_bad_input_through_the_console_script(tmp_path):
     assert line.startswith("error: unknown method 'dcmhh'; did you mean 'dcmh'? (known: ")
 
 
-def test_corrupt_cached_dataset_is_reported(tmp_path):
+def test_corrupt_prepared_dataset_is_reported(tmp_path):
+    """A prepared file cut short (a full disk, a killed copy): one line naming it, no result. (A
+    damaged *generated* toy cache is regenerated instead: tests/test_toy.py.)"""
     env = {"CMHBENCH_HOME": str(tmp_path / "home"), "COLUMNS": "300"}
-    ok = run_cli("run", "--method", "dcmh", "--dataset", "toy", *TINY, "--results", str(tmp_path / "r"), env=env)
-    assert ok.returncode == 0, ok.stderr
-    cached = next((tmp_path / "home" / "toy").glob("*.h5"))
-    cached.write_bytes(cached.read_bytes()[:1000])
-    bad = run_cli("run", "--method", "dcmh", "--dataset", "toy", *TINY, "--force", "--results", str(tmp_path / "r2"), env=env)
+    prepared = tmp_path / "home" / "prepared" / "iapr.h5"
+    prepared.parent.mkdir(parents=True)
+    prepared.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 200)
+    bad = run_cli("run", "--method", "cvh", "--dataset", "iapr", "--bits", "16", "--seeds", "0", "--quiet",
+                  "--device", "cpu", "--results", str(tmp_path / "r2"), env=env)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert f"{cached} is not a readable HDF5 file" in " ".join(bad.stderr.split())
+    assert f"{prepared} is not a readable HDF5 file" in " ".join(bad.stderr.split())
     assert not list((tmp_path / "r2").rglob("*.json"))
 
 
@@ -79,3 +81,24 @@ def test_listing_commands():
     for command, expected in (("methods", "dcmh"), ("datasets", "toy"), ("encoders", "resnet50")):
         result = run_cli(command, env={"COLUMNS": "250"})
         assert result.returncode == 0 and expected in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["methods"], ["datasets"], ["encoders"], ["plugins"], ["data", "list"], ["data", "info", "wiki"],
+    ["data", "info", "toy"], ["run", "--method", "dcmh", "--dataset", "toy", "--bits", "abc"],
+    ["run", "--method", "dcmhh", "--dataset", "toy"], ["run", "--method", "dcmh", "--dataset", "iapr"],
+    ["run", "--method", "dcmh", "--dataset", "toy", "--directions", "i2x"],
+    ["run", "--method", "dcmh", "--dataset", "toy", "--set", "gama=1"],
+])
+def test_commands_that_train_nothing_never_import_torch(args, tmp_path):
+    """Listing, help and every validation error answer without torch, torchvision or matplotlib
+    (they cost seconds to import on a loaded machine; tests/benchmarks/test_cli_speed.py times it)."""
+    probe = ("import sys; from cmhbench.cli import cli\n"
+             "try:\n    cli.main(sys.argv[1:], standalone_mode=False)\nexcept BaseException:\n    pass\n"
+             "heavy = [m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules]\n"
+             "print('HEAVY', heavy, file=sys.stderr)")
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "CMHBENCH_HOME": str(tmp_path)})
+    assert "HEAVY []" in result.stderr, result.stderr[-2000:]

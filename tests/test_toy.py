@@ -59,3 +59,18 @@ def test_bad_options_are_named():
         toy.parse_options({"sizes": 10})
     with pytest.raises(CmhbenchError, match="size=.ten.: expected an integer"):
         toy.parse_options({"size": "ten"})
+
+
+def test_a_stale_or_damaged_cached_toy_is_generated_again(tmp_path, monkeypatch):
+    """The toy is a cache, not user data: a cached file that no longer validates (written before
+    content digests, or edited) is regenerated, with the same content as a fresh one."""
+    import h5py
+
+    from cmhbench_datasets.toy import open_toy
+
+    monkeypatch.setenv("CMHBENCH_HOME", str(tmp_path))
+    fresh = open_toy({"size": 100})
+    with h5py.File(fresh.path, "r+") as f:
+        f["labels"][0] = 1 - f["labels"][0]
+    again = open_toy({"size": 100})
+    assert again.content_sha256 == fresh.content_sha256

@@ -146,3 +146,55 @@ def test_daph_hash_layers_do_not_saturate_on_wikipedia_features(wiki_home):
     with torch.no_grad():
         torch.nn.init.normal_(method.text_net[1][3].weight, 0.0, 0.3)
     assert _pre_tanh_std(method.text_net, method.normalise, texts, "text") > 3
+
+
+def _release_blocks():
+    """The release's arrays and labels (class indices 1-10), read independently of cmhbench."""
+    import scipy.io
+
+    mat = scipy.io.loadmat(shared_data("wiki") / "raw_features.mat")
+    cats = {name: np.array([int(line.split("\t")[2]) for line in (shared_data("wiki") / name).read_text().splitlines()
+                            if line.strip()])
+            for name in ("trainset_txt_img_cat.list", "testset_txt_img_cat.list")}
+    return {"I_tr": mat["I_tr"], "I_te": mat["I_te"], "T_tr": mat["T_tr"], "T_te": mat["T_te"],
+            "L_tr": cats["trainset_txt_img_cat.list"], "L_te": cats["testset_txt_img_cat.list"]}
+
+
+@pytest.mark.parametrize("variant", ["v5-indices", "v5-onehot-transposed", "v73-onehot", "npz-zero-based"])
+def test_single_file_versions_give_the_release_canonical_data(variant, wiki_home, tmp_path):
+    """The single-file Wikipedia versions (I_tr/I_te/T_tr/T_te/L_tr/L_te; MATLAB v5 or v7.3, either
+    orientation, labels as class indices or one-hot) prepare to exactly the release's canonical
+    arrays: the same content digest."""
+    import scipy.io
+
+    blocks = _release_blocks()
+    if "onehot" in variant:
+        blocks["L_tr"], blocks["L_te"] = (np.eye(10, dtype=np.uint8)[blocks[k] - 1] for k in ("L_tr", "L_te"))
+    if "transposed" in variant:
+        blocks = {k: v.T if v.ndim == 2 else v for k, v in blocks.items()}
+    if variant == "v5-indices" or variant == "v5-onehot-transposed":
+        path = tmp_path / "wikiData.mat"
+        scipy.io.savemat(path, {k: (v[:, None] if v.ndim == 1 else v) for k, v in blocks.items()})
+    elif variant == "v73-onehot":  # MATLAB v7.3: HDF5 with a 512-byte user block, arrays stored transposed
+        from test_prepare import write_matlab_v73
+
+        path = tmp_path / "wiki_data.mat"
+        write_matlab_v73(path, blocks)
+    else:
+        path = tmp_path / "wiki.npz"
+        np.savez(path, **{k: (v - 1 if k.startswith("L_") else v) for k, v in blocks.items()})
+    home = tmp_path / "home"
+    result = run_cli("data", "prepare", "wiki", "--source", str(path), env={"CMHBENCH_HOME": str(home), "COLUMNS": "300"})
+    assert result.returncode == 0, result.stderr
+    single = load_canonical(home / "prepared" / "wiki.h5")
+    release = load_canonical(wiki_home / "prepared" / "wiki.h5")
+    assert single.content_sha256 == release.content_sha256
+
+
+def test_a_single_file_without_the_wikipedia_keys_names_them(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, X=np.zeros((3, 2)))
+    result = run_cli("data", "prepare", "wiki", "--source", str(path),
+                     env={"CMHBENCH_HOME": str(tmp_path / "home"), "COLUMNS": "300"})
+    assert result.returncode == 1
+    assert "missing key(s) I_tr, I_te, T_tr, T_te, L_tr, L_te" in " ".join(result.stderr.split())

@@ -1,5 +1,5 @@
-"""Encoders: raw modality input -> feature vector. Methods put their own heads on top."""
+"""Encoders: raw modality input -> feature vector. Methods put their own heads on top.
 
-from cmhbench.encoders.base import Encoder
-
-__all__ = ["Encoder"]
+The base class is `cmhbench.encoders.base.Encoder`. This package imports nothing itself, so that
+registering the built-in encoders (`cmhbench.encoders.plugin`) does not import torch.
+"""

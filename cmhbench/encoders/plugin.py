@@ -1,12 +1,10 @@
-"""Built-in encoders, registered through the same hook as third-party ones."""
+"""Built-in encoders, registered through the same hook as third-party ones (lazily: torch and
+torchvision are imported when an encoder is created, not when encoders are listed)."""
 
 from __future__ import annotations
 
-from cmhbench.encoders.backbones import factory
-from cmhbench.encoders.cnnf import create_cnnf
-from cmhbench.encoders.identity import create_identity
 from cmhbench.plugins import hookimpl
-from cmhbench.specs import Citation, EncoderSpec
+from cmhbench.specs import Citation, EncoderSpec, lazy
 
 
 @hookimpl
@@ -16,7 +14,7 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
             name="alexnet",
             description="AlexNet up to fc7 (4096-d); the stand-in for CNN-F/VGG-F",
             modality="image",
-            create=factory("alexnet"),
+            create=lazy("cmhbench.encoders.backbones:factory", "alexnet"),
             citation=Citation("ImageNet Classification with Deep Convolutional Neural Networks",
                               "NeurIPS", 2012, "Krizhevsky, Sutskever, Hinton"),
         ),
@@ -24,7 +22,7 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
             name="vgg19",
             description="VGG-19 up to fc7 (4096-d)",
             modality="image",
-            create=factory("vgg19"),
+            create=lazy("cmhbench.encoders.backbones:factory", "vgg19"),
             citation=Citation("Very Deep Convolutional Networks for Large-Scale Image Recognition",
                               "ICLR", 2015, "Simonyan, Zisserman"),
         ),
@@ -32,7 +30,7 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
             name="resnet50",
             description="ResNet-50 pooled features (2048-d)",
             modality="image",
-            create=factory("resnet50"),
+            create=lazy("cmhbench.encoders.backbones:factory", "resnet50"),
             citation=Citation("Deep Residual Learning for Image Recognition", "CVPR", 2016,
                               "He, Zhang, Ren, Sun"),
         ),
@@ -41,7 +39,7 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
             description="CNN-F (VGG-F) up to fc7 (4096-d), as DCMH and SSAH use it; ImageNet weights "
                         "from MatConvNet's imagenet-vgg-f.mat (--image-weights PATH)",
             modality="image",
-            create=create_cnnf,
+            create=lazy("cmhbench.encoders.cnnf:create_cnnf"),
             citation=Citation("Return of the Devil in the Details: Delving Deep into Convolutional Nets",
                               "BMVC", 2014, "Chatfield, Simonyan, Vedaldi, Zisserman"),
         ),
@@ -49,7 +47,7 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
             name="identity",
             description="feature vectors and bag-of-words pass through unchanged",
             modality="any",
-            create=create_identity,
+            create=lazy("cmhbench.encoders.identity:create_identity"),
             accepts=("features", "bow"),
         ),
     ]

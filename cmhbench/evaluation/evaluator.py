@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from cmhbench.errors import CmhbenchError
+from cmhbench.evaluation.directions import DIRECTIONS, check_directions  # noqa: F401 (re-exported)
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
 from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy
 from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
@@ -225,19 +226,6 @@ def tie_aware_precision_at(count: np.ndarray, rel_count: np.ndarray, ks: list[in
         block, block_rel = count[rows, d_star], rel_count[rows, d_star]
         out[:, column] = (before_rel + (k - before) * block_rel / np.maximum(block, 1)) / k
     return out
-
-
-DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image"),
-              "i2i": ("image", "image"), "t2t": ("text", "text")}
-
-
-def check_directions(directions: Iterable[str], where: str | None = None) -> None:
-    """Refuse unknown or repeated direction names before any work; ``where`` names their source
-    (default: the ``--directions`` option)."""
-    directions = list(directions)
-    if not directions or len(set(directions)) != len(directions) or any(d not in DIRECTIONS for d in directions):
-        raise CmhbenchError(f"{where or '--directions ' + repr(','.join(directions))}: expected distinct "
-                            f"names among {', '.join(DIRECTIONS)}")
 
 
 def evaluate_directions(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cmhbench.plugins import hookimpl
-from cmhbench.specs import DatasetSpec, EncoderSpec, Protocol
-from cmhbench_datasets import standard, toy, toy_backbone
+from cmhbench.specs import DatasetSpec, EncoderSpec, Protocol, lazy
+from cmhbench_datasets import standard, toy
 
 
 TOY_EPOCHS = 120  # where DCMH, the slowest to converge, has flattened (measured curves: README)
@@ -18,7 +18,7 @@ def cmhbench_register_encoders() -> list[EncoderSpec]:
         description="a small 3-layer CNN for the synthetic toy images (--image-weights toy: pretrained on "
                     "disjoint toy images, the toy protocol's stand-in for ImageNet)",
         modality="image",
-        create=toy_backbone.create,
+        create=lazy("cmhbench_datasets.toy_backbone:create"),
     )]
 
 

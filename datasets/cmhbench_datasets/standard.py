@@ -73,7 +73,10 @@ PROFILES = {
         query=693, train=2173, label_names=wiki.CATEGORIES, reader=wiki.read_release,
         where_to_get="http://www.svcl.ucsd.edu/projects/crossmodal/ (wikipedia_dataset: raw_features.mat and "
                      "the two .list files)",
-        accepts="the original release: raw_features.mat, trainset_txt_img_cat.list, testset_txt_img_cat.list"),
+        accepts="the original release: raw_features.mat, trainset_txt_img_cat.list, testset_txt_img_cat.list "
+                "(the folder or the three files); or one file of the single-file versions that circulate with code "
+                "releases (MTFH's wikiData.mat, SCRATCH's wiki_data.mat, ...): I_tr, I_te, T_tr, T_te, L_tr, L_te in "
+                "MATLAB v5 or v7.3, HDF5 or .npz, arrays items-first or items-last, labels one-hot or class indices"),
 }
 
 SPECS = [

@@ -145,11 +145,15 @@ def open_toy(options: Mapping[str, Any]) -> Dataset:
     digest = hashlib.sha256(key.encode()).hexdigest()
     name = f"toy-n{params['size']}-px{params['image_size']}-v{params['vocabulary']}-s{params['seed']}-g{GENERATOR_VERSION}.h5"
     path = cache_home() / "toy" / name
-    if not path.exists():
-        arrays = generate(**params)
-        write_canonical(
-            path, **arrays, name="toy", version=f"{GENERATOR_VERSION}:{digest[:12]}",
-            label_names=LABEL_NAMES, source_sha256={"generator": digest},
-            image_kind="pixels", text_kind="bow", protocol="toy",
-        )
-    return load_canonical(Path(path))
+    if path.exists():
+        try:
+            return load_canonical(path)
+        except CmhbenchError:  # a cached copy written by an older cmhbench, or damaged: generate it again
+            pass
+    arrays = generate(**params)
+    write_canonical(
+        path, **arrays, name="toy", version=f"{GENERATOR_VERSION}:{digest[:12]}",
+        label_names=LABEL_NAMES, source_sha256={"generator": digest},
+        image_kind="pixels", text_kind="bow", protocol="toy",
+    )
+    return load_canonical(path)

@@ -5,6 +5,10 @@
 ``testset_txt_img_cat.list`` give, row for row, text id, image id and the category 1-10.
 Protocol: the 693 test pairs are the queries, the 2,173 training pairs are both training and
 retrieval set. Canonical item order: training pairs, then test pairs.
+
+Single-file versions that circulate with code releases (``I_tr``, ``I_te``, ``T_tr``, ``T_te``,
+``L_tr``, ``L_te`` in one MATLAB v5/v7.3, HDF5 or .npz file, either orientation, labels one-hot or
+class indices) are read by `read_single_file` into the same canonical data.
 """
 
 from __future__ import annotations
@@ -51,8 +55,70 @@ def _categories(path: Path, expected: int) -> np.ndarray:
     return np.array([int(r[2]) for r in rows])
 
 
+# The single-file versions that circulate with code releases (MTFH's wikiData.mat, SCRATCH's
+# wiki_data.mat and others): training and test blocks of each modality and their labels
+SINGLE_FILE_KEYS = {"I_tr": NUM_TRAIN, "I_te": NUM_TEST, "T_tr": NUM_TRAIN, "T_te": NUM_TEST,
+                    "L_tr": NUM_TRAIN, "L_te": NUM_TEST}
+
+
+def _single_file(sources: Sequence[str | Path]) -> Path | None:
+    """The one source file when it holds the single-file layout's keys (not the release's folder)."""
+    if len(sources) != 1 or not Path(sources[0]).expanduser().is_file():
+        return None
+    path = Path(sources[0]).expanduser()
+    return None if path.name in FILES else path
+
+
+def _items_first(value: np.ndarray, rows: int, where: str, orientation: str) -> np.ndarray:
+    """``value`` with items along axis 0: the axis of length ``rows`` (either orientation)."""
+    value = np.asarray(value)
+    if value.ndim == 1:
+        return value
+    if orientation == "items-last" or (orientation == "auto" and value.shape[0] != rows and value.shape[-1] == rows):
+        value = value.T
+    if value.shape[0] != rows:
+        raise CmhbenchError(f"{where} has shape {value.shape}; expected {rows} items along one axis")
+    return value
+
+
+def read_single_file(path: Path, orientation: str = "auto") -> Items:
+    """A single-file Wikipedia version: I_tr/I_te (image features), T_tr/T_te (text features) and
+    L_tr/L_te (labels: one-hot, or class indices 1-10 or 0-9), MATLAB v5 or v7.3, HDF5 or .npz, each
+    array items-first or items-last. Same canonical data as the release when the content is."""
+    arrays = read_source(path)
+    missing = [key for key in SINGLE_FILE_KEYS if key not in arrays]
+    if missing:
+        raise CmhbenchError(f"{path}: not a Wikipedia file: missing key(s) {', '.join(missing)} (found "
+                            f"{', '.join(sorted(arrays)) or 'none'}); give the release's folder (raw_features.mat and "
+                            "the two .list files) or one file with I_tr, I_te, T_tr, T_te, L_tr, L_te")
+    blocks = {key: _items_first(arrays[key].read(), rows, str(arrays[key]), orientation)
+              for key, rows in SINGLE_FILE_KEYS.items()}
+    for key in ("I_tr", "I_te", "T_tr", "T_te"):
+        blocks[key] = to_matrix(blocks[key], str(arrays[key]))
+    labels = np.concatenate([to_labels(blocks["L_tr"], NUM_CLASSES, str(arrays["L_tr"])),
+                             to_labels(blocks["L_te"], NUM_CLASSES, str(arrays["L_te"]))])
+    return _items(blocks, labels, [path], "wikipedia-single-file", path)
+
+
+def _items(blocks: dict[str, np.ndarray], labels: np.ndarray, files: list[Path], layout: str, image_file: Path) -> Items:
+    for a, b in (("I_tr", "I_te"), ("T_tr", "T_te")):
+        if blocks[a].shape[1] != blocks[b].shape[1]:
+            raise CmhbenchError(f"{image_file}: '{a}' and '{b}' have different widths")
+    images = np.concatenate([blocks["I_tr"], blocks["I_te"]])
+    source = SourceArray(image_file, "I_tr+I_te", images.shape, images.dtype, lambda i: images[i])
+    train = np.arange(NUM_TRAIN)
+    return Items(images=ItemArray([(source, 0)], "images"), texts=np.concatenate([blocks["T_tr"], blocks["T_te"]]),
+                 labels=labels, layout=layout, files=files,
+                 splits={"query": NUM_TRAIN + np.arange(NUM_TEST), "retrieval": train, "train": train},
+                 notes=["standard protocol: test pairs are queries; training pairs are training and retrieval set"])
+
+
 def read_release(sources: Sequence[str | Path], orientation: str = "auto") -> Items:
-    """The release's arrays are row-per-item as the lists are; ``orientation`` has nothing to decide."""
+    """The release folder (or its three files), or a single-file version (`read_single_file`). The
+    release's arrays are row-per-item as the lists are; ``orientation`` applies to single files."""
+    single = _single_file(sources)
+    if single is not None:
+        return read_single_file(single, orientation)
     files = _locate(sources)
     arrays = read_source(files["raw_features.mat"])
     for key in ("I_tr", "I_te", "T_tr", "T_te"):
@@ -64,17 +130,7 @@ def read_release(sources: Sequence[str | Path], orientation: str = "auto") -> It
         if value.shape[0] != rows:
             raise CmhbenchError(f"{arrays[key]} has shape {value.shape}, expected {rows} rows")
         blocks[key] = value
-    for a, b in (("I_tr", "I_te"), ("T_tr", "T_te")):
-        if blocks[a].shape[1] != blocks[b].shape[1]:
-            raise CmhbenchError(f"{files['raw_features.mat']}: '{a}' and '{b}' have different widths")
     labels = to_labels(np.concatenate([_categories(files["trainset_txt_img_cat.list"], NUM_TRAIN),
                                        _categories(files["testset_txt_img_cat.list"], NUM_TEST)]),
                        NUM_CLASSES, "Wikipedia category lists")
-    images = np.concatenate([blocks["I_tr"], blocks["I_te"]])
-    source = SourceArray(files["raw_features.mat"], "I_tr+I_te", images.shape, images.dtype, lambda i: images[i])
-    train = np.arange(NUM_TRAIN)
-    return Items(images=ItemArray([(source, 0)], "images"), texts=np.concatenate([blocks["T_tr"], blocks["T_te"]]),
-                 labels=labels, layout="wikipedia-release",
-                 files=[files[f] for f in FILES],
-                 splits={"query": NUM_TRAIN + np.arange(NUM_TEST), "retrieval": train, "train": train},
-                 notes=["standard protocol: test pairs are queries; training pairs are training and retrieval set"])
+    return _items(blocks, labels, [files[f] for f in FILES], "wikipedia-release", files["raw_features.mat"])

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from cmhbench.specs import Citation, MethodSpec
+from cmhbench_methods.cmfh_spec import DEFAULTS, SPEC  # noqa: F401 (re-exported)
 from cmhbench_methods.linalg import ridge
 from cmhbench_methods.shallow import LinearHashing
-
-DEFAULTS = {"lam": 0.5, "mu": 100.0, "gamma": 0.01, "iterations": 100, "tolerance": 1e-6}
-
 
 def cmfh_objective(x, y, v, u1, u2, p1, p2, lam, mu, gamma) -> float:
     fro = lambda m: float((m * m).sum())
@@ -61,10 +58,3 @@ class CMFH(LinearHashing):
                          int(hp["iterations"]), float(hp["tolerance"]), ctx.generator,
                          log=lambda i, value: ctx.log("solve", i, objective=value))
         return p1, p2
-
-
-SPEC = MethodSpec(
-    name="cmfh", description="Collective Matrix Factorization Hashing: shared latent factors, closed-form ALS",
-    citation=Citation("Collective Matrix Factorization Hashing for Multimodal Data", "CVPR", 2014,
-                      "Guiguang Ding, Yuchen Guo, Jile Zhou"),
-    create=CMFH, defaults=DEFAULTS, image_encoder="", input="features", stages={})

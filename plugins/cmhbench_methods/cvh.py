@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from cmhbench.specs import Citation, MethodSpec
+from cmhbench_methods.cvh_spec import DEFAULTS, SPEC  # noqa: F401 (re-exported)
 from cmhbench_methods.linalg import (cholesky_factors, covariance, generalized_eigh, informative,
                                      leading_pairs, regularised)
 from cmhbench_methods.shallow import LinearHashing
-
-DEFAULTS = {"regularisation": 1e-4, "form": "paper"}
-
 
 def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: float = 1e-4,
                     form: str = "paper") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -44,21 +41,8 @@ def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: f
     return a * keep, b * keep, mu
 
 
-def image_width_limit(image_dim: int, text_dim: int) -> int:
-    """One generalized eigenvector of the image covariance per bit: at most as many as its width."""
-    return image_dim
-
-
 class CVH(LinearHashing):
     def solve(self, x, y, labels, ctx):
         a, b, mu = cvh_projections(x, y, self.bits, float(self.hparams["regularisation"]), str(self.hparams["form"]))
         ctx.log("solve", 0, top_eigenvalue=float(mu[0]), last_eigenvalue=float(mu[-1]))
         return a, b
-
-
-SPEC = MethodSpec(
-    name="cvh", description="Cross-View Hashing: spectral relaxation solved as a generalized eigenproblem",
-    citation=Citation("Learning Hash Functions for Cross-View Similarity Search", "IJCAI", 2011,
-                      "Shaishav Kumar, Raghavendra Udupa"),
-    create=CVH, defaults=DEFAULTS, image_encoder="", input="features", stages={}, choices={"form": ("paper", "copied")},
-    max_bits=image_width_limit)

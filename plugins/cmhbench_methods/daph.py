@@ -56,22 +56,10 @@ from torch import nn
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import atomic_path, cache_home
 from cmhbench.method import HashingMethod, MethodSetup
-from cmhbench.specs import Citation, MethodSpec
 from cmhbench_methods import daph_losses as L
+from cmhbench_methods.daph_spec import DEFAULTS, QUICK, SPEC, STAGE1, STAGE2, STAGES  # noqa: F401
 from cmhbench_methods.common import InputNormaliser, TwoNetworkCodes, is_feature_encoder, tanh_head_std
 
-STAGE1 = {"proxy_epochs": 80, "proxy_batch_size": 90, "proxy_lr": 2e-4, "class_lr": 1e-3, "alpha": 0.2,
-          "beta": 0.2, "proxy_dropout": True, "use_l1": True, "use_l2": True, "use_l3": True,
-          "use_qtf": True, "label_only_class_codes": False, "proxy_train_image_heads": False}
-STAGE2 = {"epochs": 220, "batch_size": 128, "lr": 0.005, "eta": 1.0, "use_same": True, "use_class": True,
-          "use_similar": True}
-DEFAULTS = {**STAGE1, **STAGE2, "gamma": 20.0, "sigma": 0.2, "weight_decay": 1e-5, "stage": "both"}
-# Short-budget setting (toy v2: 500 training items, pretrained toy-cnn): the published rates with
-# stage-2 batches of 32, so an epoch takes 15 steps instead of 3. Measured on toy v2: i2t 0.841 /
-# 0.860 / 0.844 / 0.859 at budgets of 15 / 30 / 60 / 120 (t2i 0.795 / 0.812 / 0.803 / 0.839); at
-# 60, v1's larger rates (0.01 / 0.01 / 0.05) give 0.843 / 0.797.
-QUICK = {"batch_size": 32}
-STAGES = ("both", "proxies", "hashing", "joint")
 _STAGE1_KEYS = sorted(STAGE1) + ["gamma", "sigma", "weight_decay"]
 
 
@@ -326,13 +314,3 @@ def _text_hash_net(input_dim: int, bits: int, head_std: float) -> nn.Sequential:
     last = nn.Linear(4096, bits)
     nn.init.normal_(last.weight, 0.0, head_std)
     return nn.Sequential(nn.Linear(input_dim, 4096), nn.ReLU(inplace=True), nn.Dropout(0.2), last, nn.Tanh())
-
-
-SPEC = MethodSpec(
-    name="daph", description="Data-Aware Proxy Hashing: learnt data-aware proxies, then modality-specific nets",
-    citation=Citation("Data-Aware Proxy Hashing for Cross-modal Retrieval", "SIGIR", 2023,
-                      "Rong-Cheng Tu, Xian-Ling Mao, Wenjin Ji, Wei Wei, Heyan Huang"),
-    create=DAPH, defaults=DEFAULTS, presets={"quick": QUICK}, image_encoder="alexnet", choices={"stage": STAGES},
-    cuda_precision="fp32",  # the official code trains in fp32
-    # joint training runs the proxy network inside the hashing loop, for its first proxy_epochs
-    stages={"proxies": "proxy_epochs", "hashing": "epochs", "joint": "epochs"})

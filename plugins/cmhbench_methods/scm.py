@@ -28,14 +28,9 @@ from __future__ import annotations
 
 import torch
 
-from cmhbench.specs import Citation, MethodSpec
+from cmhbench_methods.scm_spec import ORTH_DEFAULTS, SEQ_DEFAULTS, SPECS, STOP_RULES  # noqa: F401
 from cmhbench_methods.linalg import cholesky_factors, covariance, leading_pairs, regularised
 from cmhbench_methods.shallow import LinearHashing
-
-ORTH_DEFAULTS = {"regularisation": 1e-4}
-SEQ_DEFAULTS = {**ORTH_DEFAULTS, "stop": "cca"}
-STOP_RULES = ("none", "cca")
-
 
 def semantic_cross_covariance(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Xᵀ S Y for S = 2 L̃L̃ᵀ − 11ᵀ, in O(n·d·c) without the n×n matrix."""
@@ -90,14 +85,3 @@ class SCMSeq(LinearHashing):
                                  str(self.hparams["stop"]))
         ctx.log("solve", 0, residual_bits=learnt, cca_bits=self.bits - learnt)
         return wx, wy
-
-
-CITATION = Citation("Large-Scale Supervised Multimodal Hashing with Semantic Correlation Maximization",
-                    "AAAI", 2014, "Dongqing Zhang, Wu-Jun Li")
-SPECS = [
-    MethodSpec(name="scm-orth", description="SCM, orthogonal projections (one generalized eigenproblem)",
-               citation=CITATION, create=SCMOrth, defaults=ORTH_DEFAULTS, image_encoder="", input="features", stages={}),
-    MethodSpec(name="scm-seq", description="SCM, sequential bit-by-bit learning against the residual",
-               citation=CITATION, create=SCMSeq, defaults=SEQ_DEFAULTS, image_encoder="", input="features", stages={},
-               choices={"stop": STOP_RULES}),
-]

@@ -6,8 +6,9 @@ TIMINGS: dict[str, float] = {}
 REFERENCES: dict[str, str] = {}  # benchmark name -> the reference it is compared with
 
 
-def record(benchmark, name: str, reference: str | None = None) -> None:
-    TIMINGS[name] = benchmark.stats.stats.min
+def record(benchmark, name: str, reference: str | None = None, statistic: str = "min") -> None:
+    """Keep ``statistic`` ("min" or "median") of a benchmark for the summary's ratios."""
+    TIMINGS[name] = getattr(benchmark.stats.stats, statistic)
     if reference:
         REFERENCES[name] = reference
 
@@ -15,10 +16,12 @@ def record(benchmark, name: str, reference: str | None = None) -> None:
 def pytest_terminal_summary(terminalreporter):
     if not TIMINGS:
         return
-    terminalreporter.section("cmhbench speed ratios (min time, same run)")
+    terminalreporter.section("cmhbench speed ratios (min time, or median where named; same run)")
     for name, seconds in TIMINGS.items():
         line = f"{name:55s} {seconds:9.4f} s"
         ref = REFERENCES.get(name)
-        if ref in TIMINGS:
+        if ref in TIMINGS and seconds <= TIMINGS[ref]:
             line += f"   {TIMINGS[ref] / seconds:7.1f}x faster than {ref}"
+        elif ref in TIMINGS:
+            line += f"   {seconds / TIMINGS[ref]:7.1f}x the time of {ref}"
         terminalreporter.write_line(line)

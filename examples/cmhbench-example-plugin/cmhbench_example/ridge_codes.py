@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
 
-DEFAULTS = {"ridge": 1.0, "pool": 8}
 
 
 class RidgeCodes(HashingMethod):
