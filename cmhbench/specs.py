@@ -61,8 +61,9 @@ class Citation:
     authors: str = ""
 
     def __str__(self) -> str:
-        who = f"{self.authors}. " if self.authors else ""
-        return f"{who}{self.title}. {self.venue} {self.year}."
+        # "Lin et al." already ends in a full stop: no "et al.."
+        who = f"{self.authors.rstrip('.')}. " if self.authors else ""
+        return f"{who}{self.title.rstrip('.')}. {self.venue} {self.year}."
 
 
 @dataclass(frozen=True)

@@ -349,7 +349,7 @@ def test_toy_cnn_weights_round_trip(tmp_path):
     raw = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
     assert torch.equal(original(raw), loaded(raw))
     torch.save({"something": torch.zeros(1)}, tmp_path / "other.pt")
-    with pytest.raises(CmhbenchError, match="is not a toy-cnn state dict"):
+    with pytest.raises(CmhbenchError, match="is not a state dict for toy-cnn"):
         create_toy_cnn(str(tmp_path / "other.pt"))
 
 

@@ -169,3 +169,11 @@ def test_a_plugin_that_exits_on_import_does_not_exit_the_cli(tmp_path):
     assert listing.returncode == 0 and "exiting-plugin" in listing.stdout and "SystemExit" in listing.stdout
     methods = run_cli("methods", env=env)
     assert methods.returncode == 0 and "dcmh" in methods.stdout
+
+
+def test_citations_read_cleanly():
+    """No doubled full stop after "et al." or a title's own full stop."""
+    from cmhbench.specs import Citation
+
+    assert str(Citation("Microsoft COCO.", "ECCV", 2014, "Lin et al.")) == "Lin et al. Microsoft COCO. ECCV 2014."
+    assert str(Citation("A Title", "CVPR", 2017)) == "A Title. CVPR 2017."

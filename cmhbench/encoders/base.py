@@ -30,14 +30,14 @@ def load_state_file(module: torch.nn.Module, weights: str, name: str, accepted: 
     path = Path(weights).expanduser()
     if not path.is_file():
         raise CmhbenchError(f"image weights file {path} does not exist; expected {accepted} or a path to a "
-                            f"{name} state-dict file")
+                            f"state-dict file for {name}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         module.load_state_dict(state)
     except Exception as exc:
-        raise CmhbenchError(f"{path} is not a {name} state dict ({type(exc).__name__}: {exc})") from None
+        raise CmhbenchError(f"{path} is not a state dict for {name} ({type(exc).__name__}: {exc})") from None
     return module
 
 

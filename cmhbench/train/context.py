@@ -79,7 +79,7 @@ class TrainContext:
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
         if precision not in ("bf16", "fp32"):
-            raise CmhbenchError(f"precision {precision!r}: expected auto, bf16 or fp32")
+            raise CmhbenchError(f"--precision {precision!r}: expected auto, bf16 or fp32")
         self.precision = precision
         self.quiet = quiet
         self.epoch_override = epoch_override
