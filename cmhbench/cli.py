@@ -393,13 +393,15 @@ def leaderboard_show(results, as_json) -> None:
         _print_json([{"title": table.title, "rows": [
             {"method": row.label, "cells": {f"{b} {d}": {"text": c.text, "best": c.best}
                                             for (b, d), c in zip(table.columns, table.cells(row))}}
-            for row in table.rows]} for table in tables])
+            for row in table.rows],
+            "chance": {f"{b} {d}": value for (b, d), value in zip(table.columns, table.chance())}} for table in tables])
         return
     for table in tables:
         # names come from result files: plain-text cells, never read as rich markup
         grid = _table("method (image / text encoder)", *(f"{b}b {d}" for b, d in table.columns), title=table.title)
         for row in table.rows:
             _add_row(grid, row.label, *(cell(c.text, "bold green" if c.best else None) for c in table.cells(row)))
+        _add_row(grid, cell("chance (random codes)", "dim"), *(cell(v, "dim") for v in table.chance()))
         console.print(grid)
 
 

@@ -12,7 +12,7 @@ from cmhbench.results import compute_run_id, content_digest, definition_of_resul
 
 def direction_metrics(map_value: float) -> dict[str, Any]:
     return {
-        "map": map_value, "map_tie_aware": map_value,
+        "map": map_value, "map_tie_aware": map_value, "map_chance": 0.1,
         "map_at": {"50": map_value, "1000": map_value},
         "precision_at": {"k": [1, 10, 100], "value": [min(1.0, map_value + 0.1), map_value, max(0.0, map_value - 0.1)]},
         "pr_by_radius": {"radius": [0, 1, 2], "precision": [0.9, 0.8, 0.7], "recall": [0.1, 0.2, 0.3]},

@@ -232,7 +232,7 @@ def test_site_in_a_real_browser(browser, three_seeds, tmp_path):
     site = build_site([three_seeds], tmp_path / "site").out
     _check_page(browser, site / "index.html")
     cells = browser.execute_script(
-        "return Array.from(document.querySelectorAll('table.results tbody tr')).map(tr => "
+        "return Array.from(document.querySelectorAll('table.results tbody tr:not(.chance)')).map(tr => "
         "[tr.cells[0].innerText, Array.from(tr.querySelectorAll('td[data-mean]')).map(td => "
         "[td.dataset.bits, td.dataset.direction, parseFloat(td.dataset.mean), parseInt(td.dataset.n)])])")
     by_method = {label.split(" ")[0]: {(int(b), d): (m, n) for b, d, m, n in values} for label, values in cells}
@@ -306,3 +306,40 @@ def test_one_run_id_with_two_measurements_is_a_conflict(tmp_path):
     report = load_results([tmp_path])
     assert not report.entries
     assert len(report.rejected) == 2 and all("conflict" in reason for _, reason in report.rejected)
+
+
+def test_every_table_has_a_chance_row_and_names_its_dataset_options(tmp_path):
+    from leaderboard_fixtures import make_result, write_result
+
+    from cmhbench.leaderboard.site import build_site
+
+    results = tmp_path / "results"
+    from cmhbench.results import compute_run_id, definition_of_result
+
+    small = make_result(dataset_version="1:small")
+    small["dataset"]["options"] = {"size": 400}
+    small["run_id"] = compute_run_id(definition_of_result(small))
+    write_result(results, small)
+    write_result(results, make_result(method="ssah"))
+    build_site([results], tmp_path / "site")
+    markdown = (tmp_path / "site" / "README.md").read_text()
+    chance_rows = [line for line in markdown.splitlines() if "chance (random codes)" in line]
+    assert len(chance_rows) == 2 and all("0.1000" in line for line in chance_rows)
+    assert "toy \\(size=400\\) — protocol" in markdown
+    html = next((tmp_path / "site" / "datasets").glob("*.html")).read_text()
+    assert 'class="chance"' in html
+
+
+def test_closed_form_rows_are_not_labelled_with_epochs(tmp_path):
+    from leaderboard_fixtures import make_result, write_result
+
+    from cmhbench.leaderboard.aggregate import build_tables
+    from cmhbench.leaderboard.load import load_results
+
+    closed = make_result(method="cvh", epochs=120)
+    closed["training"]["epochs"] = {}
+    write_result(tmp_path, closed)
+    write_result(tmp_path, make_result(method="dcmh", epochs=120))
+    [table] = build_tables(load_results([tmp_path]).entries)
+    labels = {row.method: row.label for row in table.rows}
+    assert "epochs" not in labels["cvh"] and "120 epochs" in labels["dcmh"]

@@ -85,10 +85,14 @@ class Table:
     rows: list[Row]
     bits: list[int]
     directions: list[str]
+    #: the dataset options (--dataset-opt) its runs share, which make the table distinct (toy size=400)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
-        return f"{self.dataset} — protocol {self.protocol} v{self.protocol_version}, data {self.dataset_version}"
+        options = f" ({', '.join(f'{k}={v}' for k, v in sorted(self.options.items()))})" if self.options else ""
+        return (f"{self.dataset}{options} — protocol {self.protocol} v{self.protocol_version}, "
+                f"data {self.dataset_version}")
 
     @property
     def slug(self) -> str:
@@ -109,6 +113,16 @@ class Table:
 
     def best(self, bits: int, direction: str) -> float | None:
         return self._best.get((bits, direction))
+
+    def chance(self) -> list[str]:
+        """The chance row, in column order: the expected mAP of random codes (``map_chance``, exact
+        from the labels; the same for every run of a column), "–" where no result records it."""
+        out = []
+        for bits, direction in self.columns:
+            values = {round(r["metrics"][direction]["map_chance"], 4) for row in self.rows
+                      for r in row.scored(bits, direction) if "map_chance" in r["metrics"][direction]}
+            out.append(f"{values.pop():.4f}" if len(values) == 1 else "–")
+        return out
 
     def cells(self, row: Row) -> list["Cell"]:
         """One row's cells in column order, each with its statistic and whether it is the best."""
@@ -178,7 +192,9 @@ def build_tables(entries: list[Entry]) -> list[Table]:
         _label_rows(ordered)
         bits = sorted({e.result["bits"] for e in members})
         directions = [d for d in DIRECTIONS if any(d in e.result["metrics"] for e in members)]
-        tables.append(Table(dataset, version, protocol, protocol_version, ordered, bits, directions))
+        options = [e.result["dataset"].get("options") or {} for e in members]
+        shared = {k: v for k, v in options[0].items() if all(o.get(k) == v for o in options)}
+        tables.append(Table(dataset, version, protocol, protocol_version, ordered, bits, directions, shared))
     return tables
 
 
@@ -194,7 +210,9 @@ def _label_rows(rows: list[Row]) -> None:
         base = (row.method, row.encoders)
         counter[base] = counter.get(base, 0) + 1
         label = f"{row.method} ({row.encoders})"
-        if row.config["epochs"]:
+        # a closed-form method records no epochs (training.epochs == {}): an epoch budget means nothing to it
+        closed_form = all(e.result.get("training", {}).get("epochs") == {} for e in row.entries)
+        if row.config["epochs"] and not closed_form:
             label += f", {row.config['epochs']} epochs"
         if row.config["preset"]:
             label += f", preset {row.config['preset']}"
