@@ -401,7 +401,7 @@ def leaderboard_show(results, as_json) -> None:
         grid = _table("method (image / text encoder)", *(f"{b}b {d}" for b, d in table.columns), title=table.title)
         for row in table.rows:
             _add_row(grid, row.label, *(cell(c.text, "bold green" if c.best else None) for c in table.cells(row)))
-        _add_row(grid, cell("chance (random codes)", "dim"), *(cell(v, "dim") for v in table.chance()))
+        _add_row(grid, cell("chance (random ranking)", "dim"), *(cell(v, "dim") for v in table.chance()))
         console.print(grid)
 
 

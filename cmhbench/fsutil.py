@@ -18,15 +18,25 @@ from typing import Any, Iterator
 _FOREIGN_STALE_SECONDS = 24 * 3600
 
 
+def _pid_namespace() -> str:
+    """The process-id namespace (containers sharing a host name may not share it), "0" where unknown."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def owner_tag() -> str:
-    """``pid@host``: written into temporary names, so that a later process can tell an abandoned
-    one (its writer is dead) from one being written right now."""
-    return f"{os.getpid()}@{socket.gethostname()}"
+    """``pid-namespace@host``: written into temporary names, so that a later process can tell an
+    abandoned one (its writer is dead) from one being written right now. A pid is only looked up
+    where it means the same process: same host name and same pid namespace."""
+    return f"{os.getpid()}-{_pid_namespace()}@{socket.gethostname()}"
 
 
 def _abandoned(path: Path, tag: str) -> bool:
-    pid_text, _, host = tag.partition("@")
-    if host == socket.gethostname() and pid_text.isdigit():
+    process, _, host = tag.partition("@")
+    pid_text, _, namespace = process.partition("-")
+    if host == socket.gethostname() and namespace == _pid_namespace() and pid_text.isdigit():
         try:
             os.kill(int(pid_text), 0)
         except ProcessLookupError:
@@ -41,9 +51,9 @@ def _abandoned(path: Path, tag: str) -> bool:
 
 
 def remove_abandoned(parent: Path, stem: str, suffix: str = "") -> None:
-    """Remove ``.{stem}.{pid@host}.XXXX{suffix}`` temporaries whose writer died (killed, power cut):
+    """Remove ``.{stem}.{pid-namespace@host}.XXXX{suffix}`` temporaries whose writer died (killed, power cut):
     what an interrupted write left behind is cleared by the next write of the same target."""
-    pattern = re.compile(rf"^\.{re.escape(stem)}\.(\d+@.+)\.[^.]+{re.escape(suffix)}$")
+    pattern = re.compile(rf"^\.{re.escape(stem)}\.(\d+-\d+@.+)\.[^.]+{re.escape(suffix)}$")
     try:
         candidates = list(parent.iterdir())
     except FileNotFoundError:

@@ -13,7 +13,7 @@ from cmhbench.textsafe import safe
 def print_metrics(console: Console, metrics: Mapping[str, Mapping[str, Any]], title: str = "") -> None:
     ks = sorted({k for m in metrics.values() for k in m["map_at"]}, key=int)
     shown_ks = ks[:1] + ks[-1:] if len(ks) > 1 else ks
-    table = Table(title=safe(title) or None, caption="chance: the expected mAP of random codes; lookup: hash lookup within Hamming radius 2")
+    table = Table(title=safe(title) or None, caption="chance: the expected mAP of a random ranking; lookup: hash lookup within Hamming radius 2")
     for column in ["dir", "mAP", "chance", "tie-aware", *[f"mAP@{k}" for k in shown_ks], "lookup P",
                    "lookup F1", "no-rel q"]:
         table.add_column(column, justify="left" if column == "dir" else "right", no_wrap=True)
@@ -31,7 +31,7 @@ def print_outcome(console: Console, outcome: Any) -> None:
     title = (f"{result['method']['name']} on {result['dataset']['name']}, {result['bits']} bits, "
              f"seed {result['seed']}")
     if outcome.path is None:
-        console.print(f"{title}: trained in {result['timings']['train_seconds']:.1f}s; this configuration "
+        console.print(f"{safe(title)}: trained in {result['timings']['train_seconds']:.1f}s; this configuration "
                       "produces no codes, so nothing was scored. Saved:")
         for name, path in result["artifacts"].items():
             console.print(f"  {safe(name)}: {safe(path)}", highlight=False)

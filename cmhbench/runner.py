@@ -204,9 +204,9 @@ def run(request: RunRequest, registry: Registry | None = None, *, hold_lock: boo
         if on_wait:
             on_wait(f"another process is running {p.run_id} (same definition); waiting for it to finish")
         lock.acquire(timeout=-1)
-        if p.path.exists():  # the other process finished it: its result is this run's result
-            release_run_lock(lock, True)
-            return RunOutcome(p.path, p.store.read(p.path), skipped=True)
+    if p.path.exists() and not request.force:  # finished by another process since the check above
+        release_run_lock(lock, True)
+        return RunOutcome(p.path, p.store.read(p.path), skipped=True)
     try:
         return execute(p, registry)
     finally:

@@ -35,13 +35,27 @@ class lazy:  # noqa: N801 - used like a function: create=lazy("package.module:at
             raise ValueError(f"lazy target {target!r}: expected 'package.module:attribute'")
         self.target, self.args, self._resolved = target, args, None
 
+    def findable(self) -> bool:
+        """Whether the target's module can be found, without importing it (its parent packages are)."""
+        import importlib.util
+
+        try:
+            return importlib.util.find_spec(self.target.partition(":")[0]) is not None
+        except (ImportError, ValueError):
+            return False
+
     def resolve(self) -> Callable[..., Any]:
         if self._resolved is None:
             import importlib
 
+            from cmhbench.errors import CmhbenchError
+
             module, _, attribute = self.target.partition(":")
-            obj = getattr(importlib.import_module(module), attribute)
-            self._resolved = obj(*self.args) if self.args else obj
+            try:
+                obj = getattr(importlib.import_module(module), attribute)
+                self._resolved = obj(*self.args) if self.args else obj
+            except (ImportError, AttributeError) as exc:  # a missing dependency, a typo in the target
+                raise CmhbenchError(f"cannot load {self.target}: {type(exc).__name__}: {exc}") from None
         return self._resolved
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,6 +30,7 @@ import torch
 
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
+from cmhbench.fsutil import cache_home
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.runner import RunOutcome, RunRequest, encode_split, run
 from cmhbench.specs import MethodSpec
@@ -65,7 +67,8 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
 
         def once(folder: str) -> RunOutcome:
             try:
-                outcome = run(RunRequest(**base, results_dir=root / folder, force=True), registry)
+                with _own_cache(root / folder):
+                    outcome = run(RunRequest(**base, results_dir=root / folder, force=True), registry)
             except CmhbenchError as exc:
                 raise MethodCheckError(name, "runs", f"the run failed: {exc}") from None
             if outcome.trained is None:
@@ -86,7 +89,7 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
         checked.append("budget")
 
         if spec.stages != {}:
-            with _killed_after_first_checkpoint():
+            with _own_cache(root / "resumed"), _killed_after_first_checkpoint():
                 try:
                     run(RunRequest(**base, results_dir=root / "resumed", force=True), registry)
                 except _SimulatedKill:
@@ -94,7 +97,8 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
                 else:
                     raise MethodCheckError(name, "resume", "the run wrote no checkpoint: loop over "
                                            "ctx.epochs(...), which checkpoints after every epoch")
-            resumed = run(RunRequest(**base, results_dir=root / "resumed"), registry)
+            with _own_cache(root / "resumed"):
+                resumed = run(RunRequest(**base, results_dir=root / "resumed"), registry)
             if resumed.trained is None or not resumed.result["training"].get("resumed_from"):
                 raise MethodCheckError(name, "resume", "the rerun did not resume from the checkpoint")
             _same_codes(name, "resume", first, resumed,
@@ -192,6 +196,33 @@ def _check_encode_is_pure(name: str, outcome: RunOutcome) -> None:
     for modality, codes in again.items():
         if not np.array_equal(codes, trained.codes["query"][modality]):
             raise MethodCheckError(name, "encode-is-pure", f"encoding the same {modality} twice gave different codes")
+
+
+# generated data shared by every run of a check (deterministic, costly to regenerate): the toy set
+# and its pretrained backbone; everything else a method caches (DAPH's proxies) is per run
+_SHARED_CACHES = ("toy", "toy-cnn", "features")
+
+
+@contextlib.contextmanager
+def _own_cache(folder: Path) -> Iterator[None]:
+    """Run with a cache folder of its own, so that artifacts a method caches across runs (DAPH's
+    stage-1 proxies) are trained in every run of the check (and none lands in the user's cache)."""
+    real = cache_home()
+    home = folder / "cache"
+    home.mkdir(parents=True, exist_ok=True)
+    for name in _SHARED_CACHES:
+        (real / name).mkdir(parents=True, exist_ok=True)
+        if not (home / name).exists():
+            (home / name).symlink_to(real / name, target_is_directory=True)
+    previous = os.environ.get("CMHBENCH_HOME")
+    os.environ["CMHBENCH_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CMHBENCH_HOME", None)
+        else:
+            os.environ["CMHBENCH_HOME"] = previous
 
 
 @contextlib.contextmanager

@@ -102,20 +102,22 @@ def _dead_pid() -> int:
 
 def test_partial_files_of_dead_writers_are_removed_by_the_next_write(tmp_path):
     target = tmp_path / "result.json"
-    host = owner_tag().partition("@")[2]
-    dead = tmp_path / f".result.json.{_dead_pid()}@{host}.k2j4h1x0.partial"
-    alive = tmp_path / f".result.json.{os.getpid()}@{host}.a8d7f6s5.partial"  # being written right now
-    foreign_old = tmp_path / ".result.json.4242@elsewhere.q1w2e3r4.partial"
-    foreign_new = tmp_path / ".result.json.4343@elsewhere.t5y6u7i8.partial"
-    unrelated = tmp_path / ".other.json.1@x.abcdefgh.partial"
-    for path in (dead, alive, foreign_old, foreign_new, unrelated):
+    namespace_and_host = owner_tag().partition("-")[2]  # "<pid namespace>@<host>"
+    dead = tmp_path / f".result.json.{_dead_pid()}-{namespace_and_host}.k2j4h1x0.partial"
+    alive = tmp_path / f".result.json.{os.getpid()}-{namespace_and_host}.a8d7f6s5.partial"  # being written now
+    # a dead pid of another pid namespace on the same host (another container): not ours to judge
+    other_namespace = tmp_path / f".result.json.{_dead_pid()}-1@{namespace_and_host.partition('@')[2]}.n1n2n3n4.partial"
+    foreign_old = tmp_path / ".result.json.4242-1@elsewhere.q1w2e3r4.partial"
+    foreign_new = tmp_path / ".result.json.4343-1@elsewhere.t5y6u7i8.partial"
+    unrelated = tmp_path / ".other.json.1-1@x.abcdefgh.partial"
+    for path in (dead, alive, other_namespace, foreign_old, foreign_new, unrelated):
         path.write_text("half")
     two_days_ago = time.time() - 2 * 24 * 3600
     os.utime(foreign_old, (two_days_ago, two_days_ago))
     write_json_atomic(target, {"ok": True})
     assert json.loads(target.read_text()) == {"ok": True}
     assert not dead.exists() and not foreign_old.exists()
-    assert alive.exists() and foreign_new.exists() and unrelated.exists()
+    assert alive.exists() and other_namespace.exists() and foreign_new.exists() and unrelated.exists()
 
 
 def test_site_build_clears_abandoned_staging_and_never_leaves_out_missing(tmp_path):
@@ -126,8 +128,7 @@ def test_site_build_clears_abandoned_staging_and_never_leaves_out_missing(tmp_pa
     results = tmp_path / "results"
     write_result(results, make_result())
     out = tmp_path / "site"
-    host = owner_tag().partition("@")[2]
-    abandoned = tmp_path / f".site.{_dead_pid()}@{host}.zz99yy88"
+    abandoned = tmp_path / f".site.{_dead_pid()}-{owner_tag().partition('-')[2]}.zz99yy88"
     abandoned.mkdir()
     (abandoned / "index.html").write_text("half")
     interrupted = tmp_path / ".site.old"  # a swap killed between its two renames

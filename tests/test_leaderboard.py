@@ -323,7 +323,7 @@ def test_every_table_has_a_chance_row_and_names_its_dataset_options(tmp_path):
     write_result(results, make_result(method="ssah"))
     build_site([results], tmp_path / "site")
     markdown = (tmp_path / "site" / "README.md").read_text()
-    chance_rows = [line for line in markdown.splitlines() if "chance (random codes)" in line]
+    chance_rows = [line for line in markdown.splitlines() if "chance (random ranking)" in line]
     assert len(chance_rows) == 2 and all("0.1000" in line for line in chance_rows)
     assert "toy \\(size=400\\) — protocol" in markdown
     html = next((tmp_path / "site" / "datasets").glob("*.html")).read_text()

@@ -177,3 +177,18 @@ def test_citations_read_cleanly():
 
     assert str(Citation("Microsoft COCO.", "ECCV", 2014, "Lin et al.")) == "Lin et al. Microsoft COCO. ECCV 2014."
     assert str(Citation("A Title", "CVPR", 2017)) == "A Title. CVPR 2017."
+
+
+def test_a_lazy_implementation_that_cannot_be_found_or_loaded_is_one_clear_error():
+    """A lazy target is checked at registration (the plugin is listed broken) and a failure to load
+    it later is a CmhbenchError naming the target, not a traceback."""
+    from cmhbench.errors import CmhbenchError
+    from cmhbench.plugins.registry import Registry
+    from cmhbench.specs import Citation, MethodSpec, lazy
+
+    spec = MethodSpec(name="ghost", description="d", citation=Citation("t", "v", 2026),
+                      create=lazy("cmhbench_no_such_module_xyz:Ghost"))
+    with pytest.raises(CmhbenchError, match="'cmhbench_no_such_module_xyz:Ghost' cannot be found"):
+        Registry().add("method", spec, "test")
+    with pytest.raises(CmhbenchError, match="cannot load json:no_such_attribute: AttributeError"):
+        lazy("json:no_such_attribute")()

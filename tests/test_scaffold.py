@@ -50,3 +50,11 @@ def test_new_method_install_and_toy_run_through_the_cli(tmp_path):
                   "--device", "cpu", "--quiet", "--results", str(tmp_path / "results"), env=env)
     assert ran.returncode == 0, ran.stderr
     assert list((tmp_path / "results" / "toy" / "quick-try").glob("*.json"))
+
+
+def test_a_name_with_a_dot_gives_a_valid_entry_point(tmp_path):
+    import tomllib
+
+    root = new_method("my.method", tmp_path)
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["cmhbench"] == {"my.method": "cmhbench_my_method.plugin"}

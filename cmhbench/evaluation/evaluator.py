@@ -7,8 +7,10 @@ Conventions (DESIGN.md, "Metrics"):
 * every per-query metric is averaged over the queries that have at least one relevant item in the
   retrieval set; how many had none is reported as ``queries_without_relevant``;
 * mAP@K divides by the relevant items within the top K (0 for a query with none there);
-* ``map_chance``: the expected mAP of random codes (a uniformly random ranking) for these labels,
-  exact, over the same queries as mAP: the chance level every mAP is read against;
+* ``map_chance``: the expected AP of a uniformly random ranking for these labels, exact, averaged
+  over the same queries as mAP: the chance level every mAP is read against. It is what random codes
+  score with ties in random order (their expected tie-aware mAP); their index-tie-broken mAP can sit
+  above it where ties are many (very short codes) and relevant items have low indices;
 * precision@K, and beside it the tie-aware precision@K (its expectation under random tie order,
   exact from the per-distance counts);
 * PR by radius r: precision = relevant within radius / items within radius (0 when the ball is
@@ -199,7 +201,7 @@ def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precisi
 
 def expected_random_ap(relevant: np.ndarray, num_retrieval: int) -> np.ndarray:
     """The chance level: the expected AP of a uniformly random ranking of N items of which R are
-    relevant (what random codes score), exactly (Bestgen, 2015):
+    relevant (random codes with ties in random order), exactly (Bestgen, 2015):
     E[AP] = (1/N) · (H_N + (R − 1)/(N − 1) · (N − H_N)).
     A relevant item at position k has (k − 1)(R − 1)/(N − 1) relevant items above it on average,
     so its expected precision is (1 + (k − 1)(R − 1)/(N − 1))/k; average over k = 1..N."""

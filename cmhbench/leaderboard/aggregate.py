@@ -115,7 +115,7 @@ class Table:
         return self._best.get((bits, direction))
 
     def chance(self) -> list[str]:
-        """The chance row, in column order: the expected mAP of random codes (``map_chance``, exact
+        """The chance row, in column order: the expected mAP of a random ranking (``map_chance``, exact
         from the labels; the same for every run of a column), "–" where no result records it."""
         out = []
         for bits, direction in self.columns:

@@ -20,7 +20,7 @@ import pluggy
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.plugins import PROJECT_NAME, hookspecs
-from cmhbench.specs import DatasetSpec, EncoderSpec, MethodSpec
+from cmhbench.specs import DatasetSpec, EncoderSpec, MethodSpec, lazy
 from cmhbench.suggest import unknown_name_message
 
 ENTRY_POINT_GROUP = "cmhbench"
@@ -103,6 +103,10 @@ class Registry:
             # names become folder and file names of results: nothing that can leave --results
             raise CmhbenchError(f"{kind} name {spec.name!r} from {origin} is not an identifier: expected "
                                 "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+        factory = getattr(spec, "create", None) or getattr(spec, "open", None)  # DatasetSpec opens
+        if isinstance(factory, lazy) and not factory.findable():
+            raise CmhbenchError(f"{kind} {spec.name!r} from {origin}: its implementation {factory.target!r} cannot be "
+                                "found (module not installed, or a typo in the lazy target)")
         key = (kind, spec.name)
         if key in self.origins:
             message = (

@@ -47,6 +47,9 @@ def _relative(job: Job, results: Path) -> dict[str, Any]:
 def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Job]]:
     """The manifest's jobs, their paths resolved against the results folder the manifest is in."""
     path = Path(path)
+    if path.parent.name != sweeps_dir(".").name:
+        raise CmhbenchError(f"sweep manifest {path} is not in a results folder's {sweeps_dir('.').name}/ folder: its "
+                            "paths are relative to that results folder")
     results = path.parent.parent  # <results>/.sweeps/<name>.json
     try:
         content = json.loads(path.read_text(encoding="utf-8"))

@@ -73,6 +73,8 @@ def _items_first(value: np.ndarray, rows: int, where: str, orientation: str) -> 
     """``value`` with items along axis 0: the axis of length ``rows`` (either orientation)."""
     value = np.asarray(value)
     if value.ndim == 1:
+        if len(value) != rows:
+            raise CmhbenchError(f"{where} has {len(value)} entries; expected {rows} items")
         return value
     if orientation == "items-last" or (orientation == "auto" and value.shape[0] != rows and value.shape[-1] == rows):
         value = value.T
@@ -95,8 +97,13 @@ def read_single_file(path: Path, orientation: str = "auto") -> Items:
               for key, rows in SINGLE_FILE_KEYS.items()}
     for key in ("I_tr", "I_te", "T_tr", "T_te"):
         blocks[key] = to_matrix(blocks[key], str(arrays[key]))
-    labels = np.concatenate([to_labels(blocks["L_tr"], NUM_CLASSES, str(arrays["L_tr"])),
-                             to_labels(blocks["L_te"], NUM_CLASSES, str(arrays["L_te"]))])
+    label_blocks = [blocks["L_tr"], blocks["L_te"]]
+    if {b.ndim for b in label_blocks} == {2} and {b.shape[1] for b in label_blocks} == {1}:
+        label_blocks = [b[:, 0] for b in label_blocks]  # N×1 class-index columns, as MATLAB saves them
+    if label_blocks[0].ndim != label_blocks[1].ndim:
+        raise CmhbenchError(f"{path}: 'L_tr' and 'L_te' differ in form (one-hot vs class indices)")
+    # one call on both blocks: 1- or 0-based class numbers are decided on all labels together
+    labels = to_labels(np.concatenate(label_blocks), NUM_CLASSES, f"{path}: L_tr+L_te")
     return _items(blocks, labels, [path], "wikipedia-single-file", path)
 
 
