@@ -36,7 +36,6 @@ from cmhbench.runner import RunOutcome, RunRequest, encode_split, run
 from cmhbench.specs import MethodSpec
 
 TINY_TOY = {"size": 100}
-RULES = ("runs", "codes", "deterministic", "resume", "budget", "state", "encode-is-pure")
 
 
 class MethodCheckError(AssertionError):

@@ -206,7 +206,7 @@ def expected_random_ap(relevant: np.ndarray, num_retrieval: int) -> np.ndarray:
     A relevant item at position k has (k − 1)(R − 1)/(N − 1) relevant items above it on average,
     so its expected precision is (1 + (k − 1)(R − 1)/(N − 1))/k; average over k = 1..N."""
     n = float(num_retrieval)
-    harmonic = float(np.sum(1.0 / np.arange(1, num_retrieval + 1)))
+    harmonic = float(harmonic_numbers(num_retrieval, torch.device("cpu"))[num_retrieval])
     r = relevant.astype(np.float64)
     slope = (r - 1) / (n - 1) if num_retrieval > 1 else np.zeros_like(r)
     return (harmonic + slope * (n - harmonic)) / n

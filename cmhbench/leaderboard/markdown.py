@@ -22,7 +22,7 @@ def escape_cell(text: str) -> str:
     breaks (a newline would end the row and start a new one), no raw HTML (renderers such as GitHub's
     pass it through, so < > & are entities) and every Markdown syntax character backslash-escaped, so
     that a result cannot add a link, an image or a row to the page."""
-    text = clean(text).replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    text = clean(text).replace("\n", " ").replace("\t", " ")  # clean() has removed \r and the other controls
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MARKDOWN_SYNTAX.sub(r"\\\1", text)
     # GitHub also links bare URLs (http://, https://, www.): a zero-width space breaks the pattern

@@ -81,15 +81,20 @@ def _swap_in(staging: Path, out: Path) -> None:
     elif exchange_paths(staging, out):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous site
     else:
-        backup = out.with_name(f".{out.name}.old")
+        backup = _backup_of(out)
         shutil.rmtree(backup, ignore_errors=True)
         out.rename(backup)
         staging.rename(out)
         shutil.rmtree(backup, ignore_errors=True)
 
 
+def _backup_of(out: Path) -> Path:
+    """Where the previous site waits while the fallback swap (two renames) runs."""
+    return out.with_name(f".{out.name}.old")
+
+
 def _recover_interrupted_swap(out: Path) -> None:
-    backup = out.with_name(f".{out.name}.old")
+    backup = _backup_of(out)
     if backup.exists() and not out.exists():
         backup.rename(out)
     elif backup.exists():

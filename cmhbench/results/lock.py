@@ -19,9 +19,13 @@ def jobs_dir(results: str | Path) -> Path:
     return Path(results) / ".jobs"
 
 
+def lock_path(results: str | Path, run_id: str) -> Path:
+    return jobs_dir(results) / f"{run_id}.lock"
+
+
 def run_lock(results: str | Path, run_id: str) -> FileLock:
     """The run's lock (not yet acquired); ``acquire(timeout=0)`` raises ``filelock.Timeout`` when held."""
-    path = jobs_dir(results) / f"{run_id}.lock"
+    path = lock_path(results, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path), timeout=0)
 

@@ -29,7 +29,7 @@ from typing import Any
 from filelock import Timeout
 
 from cmhbench.fsutil import write_json_atomic
-from cmhbench.results.lock import jobs_dir, release_run_lock, run_lock
+from cmhbench.results.lock import jobs_dir, lock_path, release_run_lock, run_lock
 from cmhbench.results.provenance import utc_now
 from cmhbench.sweep.spec import Job
 
@@ -69,7 +69,7 @@ def _write_state(job: Job, attempt: str, state: str, **details: Any) -> None:
 def is_locked(results: str | Path, run_id: str) -> bool:
     """Whether a live process holds the job's lock (probing takes it for an instant; a lock file
     that does not exist is not created by asking)."""
-    if not (jobs_dir(results) / f"{run_id}.lock").exists():
+    if not lock_path(results, run_id).exists():
         return False
     lock = run_lock(results, run_id)
     try:

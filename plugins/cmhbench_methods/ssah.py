@@ -170,7 +170,7 @@ class Discriminator(nn.Module):
         return self.net(feature).squeeze(-1)
 
 
-REDUCTIONS = {"sum": torch.sum, "half_sum": lambda x: 0.5 * x.sum(), "mean": torch.mean}
+REDUCTIONS = dict(zip(REDUCTION_NAMES, (torch.sum, lambda x: 0.5 * x.sum(), torch.mean)))
 
 
 def pairwise(anchor: torch.Tensor, batch: torch.Tensor, s: torch.Tensor, form: str, reduce=torch.sum) -> torch.Tensor:
