@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.hparams import choose_preset, parse_assignment, resolve_hparams
-from cmhbench.textsafe import cell, clean, safe
+from cmhbench.textsafe import cell, safe
 
 
 def _console(stderr: bool) -> Console:
@@ -255,11 +255,12 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
 @click.option("--results", "results_dir", type=click.Path(), help="Results folder (default: results).")
 @click.option("--name", help="Name of the sweep (default: a hash of its jobs).")
 @click.option("--executor", default="local", show_default=True,
-              type=click.Choice(["local", "local-gpus", "slurm", "submitit-local"]))
+              type=click.Choice(["local", "local-gpus", "slurm"]))
 @click.option("--workers", type=int, help="local-gpus: number of workers (default: one per visible GPU).")
 @click.option("--partition", help="slurm: partition.")
 @click.option("--time", "time_min", type=int, default=24 * 60, show_default=True, help="slurm: minutes per job.")
-@click.option("--gpus-per-job", type=int, default=1, show_default=True, help="slurm: GPUs per job.")
+@click.option("--gpus-per-job", type=int,
+              help="slurm: GPUs per job (default: 1 where the partition has GPUs, else 0).")
 @click.option("--cpus-per-job", type=int, help="slurm: CPUs per job.")
 @click.option("--mem-gb", type=float, help="slurm: memory per job.")
 @click.option("--max-parallel", type=int, default=16, show_default=True,
@@ -290,12 +291,16 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
     options = _assignments("--dataset-opt", dataset_opts)
     for name in spec.datasets if options else ():  # --dataset-opt applies to every dataset of the sweep
         spec.dataset_options[name] = {**spec.dataset_options.get(name, {}), **options}
-    cluster = ClusterOptions(partition=partition, time_min=time_min, gpus_per_job=gpus_per_job,
-                             cpus_per_job=cpus_per_job, mem_gb=mem_gb, max_parallel=max_parallel,
-                             wait=not no_wait)
 
     def on_plan(manifest, jobs) -> None:
         console.print(f"sweep {safe(manifest.stem)}: {len(jobs)} jobs ({safe(manifest)})")
+
+    def on_submitted(submission) -> None:
+        console.print(f"submitted slurm job array {safe(submission.job_id)}: {len(submission.run_ids)} tasks, "
+                      f"logs in {safe(submission.folder)}")
+        if not no_wait:
+            console.print("waiting for it (Ctrl-C stops waiting, not the jobs; `cmhbench status --results "
+                          f"{safe(spec.results)}` shows where each job stands)")
 
     def report(outcome) -> None:
         if outcome.status == "ran":
@@ -306,6 +311,9 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
             console.print(f"[dim]exists[/dim] {safe(outcome.label)} (result found, skipped)")
         # running-elsewhere: another process holds it; the worker waits for it at the end
 
+    cluster = ClusterOptions(partition=partition, time_min=time_min, gpus_per_job=gpus_per_job,
+                             cpus_per_job=cpus_per_job, mem_gb=mem_gb, max_parallel=max_parallel,
+                             wait=not no_wait, on_submitted=on_submitted)
     summary = launch(spec, executor, workers=workers, cluster=cluster, on_plan=on_plan, report=report)
     console.print(f"ran {summary.count('ran')}, already done {summary.count('done', 'done-elsewhere')}, "
                   f"submitted {summary.count('submitted')}, failed {summary.count('failed')}")
@@ -322,7 +330,7 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
 def status(sweep_name, results_dir, errors, as_json) -> None:
     """Done / running / failed / interrupted / pending jobs of the sweeps in a results folder."""
     from cmhbench.sweep.manifest import find_manifests, read_manifest
-    from cmhbench.sweep.status import counts, sweep_status
+    from cmhbench.sweep.status import counts, slurm_queue, sweep_status
 
     if not Path(results_dir).is_dir():
         raise CmhbenchError(f"results folder {results_dir} does not exist (give the sweep's --results folder)")
@@ -332,7 +340,7 @@ def status(sweep_name, results_dir, errors, as_json) -> None:
     reports = []
     for path in manifests:
         content, jobs = read_manifest(path)
-        statuses = sweep_status(jobs)
+        statuses = sweep_status(jobs, slurm_queue(results_dir, path.stem))
         reports.append((content, statuses))
     if as_json:
         _print_json([{"sweep": content["name"], "counts": counts(statuses),

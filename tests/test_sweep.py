@@ -1,7 +1,7 @@
 """Sweeps: grid expansion, skip-if-done, failure isolation, resume after SIGKILL, concurrent sweeps.
 
-The executors are exercised for real: subprocess workers (`local-gpus` with CPU workers) and
-submitit's LocalExecutor (`submitit-local`, the code path of the Slurm executor).
+The executors are exercised for real: in-process (`local`) and subprocess workers (`local-gpus` with
+CPU workers). The Slurm executor has its own tests against a real cluster (test_slurm.py).
 """
 
 from __future__ import annotations
@@ -117,18 +117,6 @@ def test_workers_run_everything_skip_done_and_isolate_a_failure(tmp_path):
     assert not list(results.rglob("*.partial"))
 
 
-def test_submitit_local_sweep_runs_to_the_end(tmp_path):
-    results = tmp_path / "results"
-    out = run_cli("sweep", "--methods", "ridge-codes", "--datasets", "toy", "--bits", "8,16", "--seeds", "0",
-                  "--dataset-opt", "size=200", "--dataset-opt", "vocabulary=160", "--device", "cpu",
-                  "--results", str(results), "--executor", "submitit-local", "--name", "cluster")
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "ran 2" in out.stdout
-    assert sorted(json.loads(p.read_text())["bits"] for p in _results(results)) == [8, 16]
-    status = run_cli("status", "--results", str(results))
-    assert "2 done" in status.stdout and "0 pending" in status.stdout
-
-
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -140,19 +128,22 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
-    """A DCMH job of a submitit-local sweep is SIGKILLed after its first epoch's checkpoint; status
+    """A DCMH job of a `local-gpus` sweep (one CPU worker) is SIGKILLed after its first epoch's checkpoint; status
     shows it interrupted; the rerun resumes it and ends with the same metrics and loss history as an
     uninterrupted run of the same job."""
     common = ["--methods", "dcmh", "--datasets", "toy", "--bits", "16", "--seeds", "0", "--epochs", "3",
               "--dataset-opt", "size=200", "--dataset-opt", "vocabulary=160", "--device", "cpu"]
     reference_dir = tmp_path / "reference"
-    reference = run_cli("sweep", *common, "--results", str(reference_dir), "--executor", "local")
+    # as many threads as the one worker gets, so that float sums add up in the same order
+    threads = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+    reference = run_cli("sweep", *common, "--results", str(reference_dir), "--executor", "local", env=threads)
     assert reference.returncode == 0, reference.stderr
 
     results = tmp_path / "results"
-    env = dict(os.environ)
+    env = {**os.environ, **threads}
     sweep = subprocess.Popen([sys.executable, "-c", "from cmhbench.cli import main; main()", "sweep", *common,
-                              "--results", str(results), "--executor", "submitit-local", "--name", "killme"],
+                              "--results", str(results), "--executor", "local-gpus", "--workers", "1",
+                              "--name", "killme"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         _, jobs = _wait_for(lambda: (results / ".sweeps" / "killme.json").exists()
@@ -173,7 +164,8 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
     # killed after its first checkpoint at the earliest (a fast machine may have written more)
     assert states[0].state == "interrupted" and re.search(r"train [1-9]\d* epochs", states[0].detail)
 
-    resumed = run_cli("sweep", *common, "--results", str(results), "--executor", "submitit-local", "--name", "killme")
+    resumed = run_cli("sweep", *common, "--results", str(results), "--executor", "local-gpus", "--workers", "1",
+                      "--name", "killme")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     (after,), (before,) = _results(results), _results(reference_dir)
     after, before = json.loads(after.read_text()), json.loads(before.read_text())

@@ -3,11 +3,9 @@
 local         one after another, in this process
 local-gpus    one worker process per visible GPU, pinned with CUDA_VISIBLE_DEVICES (or ``--workers N``
               CPU workers where there is no GPU); each worker pulls the next job nobody holds
-slurm         a Slurm job array through submitit (``pip install cmhbench[slurm]``), a parallelism cap,
-              partition/time/GPU options; pre-empted or timed-out jobs are requeued and resume from
-              their last checkpoint
-submitit-local  the same submitit code path on this machine (submitit's LocalExecutor): for trying a
-              cluster sweep before submitting it, and for the tests
+slurm         one Slurm job array (sbatch, watched with squeue; no accounting needed), a parallelism
+              cap, partition/time/CPU/memory/GPU options; pre-empted, requeued or timed-out jobs run
+              again and resume from their last checkpoint (see `cmhbench.sweep.slurm`)
 
 Every executor ends in `jobs.execute_job`, so locks, skip-if-done, failure records and resume are
 the same everywhere.
@@ -26,16 +24,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.sweep.jobs import JobOutcome, execute_job, work_through
-from cmhbench.sweep.manifest import sweeps_dir
+from cmhbench.sweep.jobs import JobOutcome, work_through
 from cmhbench.sweep.spec import Job
 
-try:  # optional: only the slurm executors need submitit
-    from submitit.helpers import Checkpointable as _Checkpointable
-except ImportError:
-    _Checkpointable = object
-
-EXECUTORS = ("local", "local-gpus", "slurm", "submitit-local")
+EXECUTORS = ("local", "local-gpus", "slurm")
 # what a job ended as, best first: when two workers report one job, the better report stands
 _RANK = {"ran": 0, "failed": 1, "done-elsewhere": 2, "done": 3, "running-elsewhere": 4, "submitted": 5}
 
@@ -44,11 +36,12 @@ _RANK = {"ran": 0, "failed": 1, "done-elsewhere": 2, "done": 3, "running-elsewhe
 class ClusterOptions:
     partition: str | None = None
     time_min: int = 24 * 60
-    gpus_per_job: int = 1
+    gpus_per_job: int | None = None  # None: one where the partition has GPUs, else none
     cpus_per_job: int | None = None
     mem_gb: float | None = None
     max_parallel: int = 16
     wait: bool = True
+    on_submitted: Callable[[Any], None] | None = None  # told the slurm.Submission once sbatch accepted it
 
 
 def new_attempt() -> str:
@@ -64,8 +57,8 @@ def run_jobs(jobs: list[Job], executor: str, manifest: Path, *, workers: int | N
         return work_through(jobs, attempt, report=report)
     if executor == "local-gpus":
         return _run_local_workers(jobs, manifest, attempt, workers, report)
-    if executor in ("slurm", "submitit-local"):
-        return _run_submitit(jobs, manifest, attempt, executor, cluster or ClusterOptions(), report)
+    if executor == "slurm":
+        return _run_slurm(jobs, manifest, attempt, cluster or ClusterOptions(), report)
     raise CmhbenchError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
 
 
@@ -138,63 +131,29 @@ def _merge(outcomes: dict[str, JobOutcome], outcome: JobOutcome) -> None:
         outcomes[outcome.run_id] = outcome
 
 
-# --- slurm and submitit-local -------------------------------------------------------------------
-def _submitit():
-    try:
-        import submitit
-    except ImportError:
-        raise CmhbenchError("the slurm executors need submitit: pip install 'cmhbench[slurm]'") from None
-    return submitit
+# --- slurm ------------------------------------------------------------------------------------------
+def _run_slurm(jobs: list[Job], manifest: Path, attempt: str, cluster: ClusterOptions,
+               report: Callable[[JobOutcome], None] | None) -> list[JobOutcome]:
+    from cmhbench.sweep import slurm
 
-
-class SweepTask(_Checkpointable):
-    """One cluster job. Checkpointable: on pre-emption or time-out submitit calls ``checkpoint``,
-    which requeues the same call; the rerun resumes from the run's last checkpoint."""
-
-    def __init__(self, attempt: str):
-        self.attempt = attempt
-
-    def __call__(self, job: Job) -> dict[str, Any]:
-        return execute_job(job, self.attempt, wait=True).as_dict()
-
-
-def _run_submitit(jobs: list[Job], manifest: Path, attempt: str, executor: str,
-                  cluster: ClusterOptions, report: Callable[[JobOutcome], None] | None) -> list[JobOutcome]:
-    submitit = _submitit()
-    folder = sweeps_dir(Path(manifest).parent.parent) / "submitit" / Path(manifest).stem
-    backend = submitit.AutoExecutor(folder=folder, cluster="local" if executor == "submitit-local" else "slurm")
-    parameters: dict[str, Any] = {"timeout_min": cluster.time_min, "gpus_per_node": cluster.gpus_per_job,
-                                  "slurm_array_parallelism": cluster.max_parallel, "name": Path(manifest).stem}
-    if executor == "submitit-local":
-        parameters["gpus_per_node"] = min(cluster.gpus_per_job, len(visible_gpus()))
-    if cluster.partition:
-        parameters["slurm_partition"] = cluster.partition
-    if cluster.cpus_per_job:
-        parameters["cpus_per_task"] = cluster.cpus_per_job
-    if cluster.mem_gb:
-        parameters["mem_gb"] = cluster.mem_gb
-    backend.update_parameters(**parameters)
-    pending = [job for job in jobs if not Path(job.result_path).exists()]
     outcomes = {job.run_id: JobOutcome(job.run_id, job.label, "done") for job in jobs}
+    pending = [job for job in jobs if not Path(job.result_path).exists()]
+    waiting = {job.run_id for job in pending}
+    for job in jobs if report else ():
+        if job.run_id not in waiting:
+            report(outcomes[job.run_id])
     if not pending:
         return list(outcomes.values())
-    task = SweepTask(attempt)
-    submitted = backend.map_array(task, pending)
-    if not cluster.wait and executor == "slurm":
-        for job, handle in zip(pending, submitted):
-            outcomes[job.run_id] = JobOutcome(job.run_id, job.label, "submitted", error=f"slurm job {handle.job_id}")
-        return [outcomes[job.run_id] for job in jobs]
-    for job, handle in zip(pending, submitted):
-        try:
-            outcome = JobOutcome(**handle.result())
-        except Exception as exc:  # the job process died (killed, out of memory, node failure)
-            outcome = JobOutcome(job.run_id, job.label, "failed",
-                                 error=f"{type(exc).__name__}: {_last_lines(str(exc))} (logs: {folder})")
-        outcomes[job.run_id] = outcome
-        if report and outcome.status in ("ran", "failed"):
-            report(outcome)
+    submission = slurm.submit(pending, manifest, attempt, partition=cluster.partition,
+                              gpus_per_job=cluster.gpus_per_job, time_min=cluster.time_min,
+                              cpus_per_job=cluster.cpus_per_job, mem_gb=cluster.mem_gb,
+                              max_parallel=cluster.max_parallel)
+    if cluster.on_submitted:
+        cluster.on_submitted(submission)
+    if not cluster.wait:
+        for index, job in enumerate(pending):
+            outcomes[job.run_id] = JobOutcome(job.run_id, job.label, "submitted",
+                                              error=f"slurm task {submission.job_id}_{index}")
+    else:
+        outcomes.update(slurm.wait_for(submission, pending, attempt, report=report))
     return [outcomes[job.run_id] for job in jobs]
-
-
-def _last_lines(text: str, count: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-count:])

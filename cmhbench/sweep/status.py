@@ -5,12 +5,13 @@ running      a live process holds its lock (on this machine or any sharing the f
 failed       its last attempt raised; the state file keeps the error's last lines
 interrupted  it started (a checkpoint or a 'running' state exists) but nobody holds it: killed or
              pre-empted; the next sweep resumes it from the checkpoint
-pending      not started
+pending      not started, or waiting in Slurm's queue (a requeued task resumes from its checkpoint)
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ class JobStatus:
     error: str | None = None
 
 
-def job_status(job: Job) -> JobStatus:
+def job_status(job: Job, queued: str | None = None) -> JobStatus:
+    """``queued``: what Slurm says of the job's array task while it holds it (see `slurm_queue`)."""
     results = job.request["results_dir"]
     if Path(job.result_path).exists():
         return JobStatus(job, "done", job.result_path)
@@ -40,12 +42,30 @@ def job_status(job: Job) -> JobStatus:
     if is_locked(results, job.run_id):
         where = f"{state.get('host', '?')} pid {state.get('pid', '?')}"
         return JobStatus(job, "running", f"{where}{_describe(progress)}")
-    if state.get("state") == "failed":
+    if state.get("state") == "failed" and not queued:
         return JobStatus(job, "failed", f"{state.get('host', '?')} at {state.get('since_utc', '?')}",
                          state.get("error"))
+    if queued:  # Slurm will start it (again): a requeued task resumes from its checkpoint
+        return JobStatus(job, "pending", f"{queued}{'; resumes' + _describe(progress) if progress else ''}")
     if progress or state.get("state") == "running":
         return JobStatus(job, "interrupted", f"resumes{_describe(progress) or ' from the start'}")
     return JobStatus(job, "pending")
+
+
+def slurm_queue(results: str | Path, sweep_name: str) -> dict[str, str]:
+    """run_id -> "slurm task 12_3 PENDING (BeginTime)" for this sweep's array tasks that Slurm still
+    holds; empty where nothing was submitted or Slurm's tools are not on this machine."""
+    from cmhbench.sweep import slurm
+
+    found: dict[str, str] = {}
+    for submission in slurm.find_submissions(results, sweep_name):
+        if shutil.which("squeue") is None:
+            return {}
+        for index, (state, reason) in (slurm.queued_tasks(submission.job_id) or {}).items():
+            if index < len(submission.run_ids):
+                why = f" ({reason})" if reason and reason != "None" else ""
+                found[submission.run_ids[index]] = f"slurm task {submission.job_id}_{index} {state}{why}"
+    return found
 
 
 def _progress(results: str, run_id: str) -> dict[str, Any] | None:
@@ -63,8 +83,8 @@ def _describe(progress: dict[str, Any] | None) -> str:
     return f" after {stages} (checkpoint {progress['saved_utc']})"
 
 
-def sweep_status(jobs: list[Job]) -> list[JobStatus]:
-    return [job_status(job) for job in jobs]
+def sweep_status(jobs: list[Job], queue: dict[str, str] | None = None) -> list[JobStatus]:
+    return [job_status(job, (queue or {}).get(job.run_id)) for job in jobs]
 
 
 def counts(statuses: list[JobStatus]) -> dict[str, int]:
