@@ -167,6 +167,27 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, env, tmp_path
         assert after["metrics"][direction]["map"] == pytest.approx(before["metrics"][direction]["map"], abs=1e-12)
 
 
+def test_task_signalled_near_its_time_limit_requeues_itself_and_resumes(cluster, env, tmp_path):
+    """Slurm signals the batch shell (USR1) before the time limit; here the signal is sent by hand.
+    The shell requeues its task, which runs again and resumes from its checkpoint."""
+    results = tmp_path / "results"
+    sweep = _cli_process("sweep", str(_deep_sweep(tmp_path, epochs=40)), "--results", str(results),
+                         "--name", "timeout", *CLUSTER_OPTIONS, env=env)
+    try:
+        submission = _wait_for(lambda: slurm.find_submissions(results, "timeout"), 120, "the submission")[0]
+        _wait_for(lambda: _progress(results, submission.run_ids[0]) >= 1, 300, "the first checkpoint")
+        cluster.command("scancel", "--signal=USR1", "--batch", f"{submission.job_id}_0")
+        out, err = sweep.communicate(timeout=600)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, out + err
+    log = submission.log_path(0).read_text()
+    assert "near the time limit: requeueing" in log and "start 1" in log, log
+    (result,) = _results(results)
+    assert json.loads(result.read_text())["training"]["resumed_from"]["train"] >= 1
+
+
 def test_cancelled_job_ends_the_waiting_sweep_with_a_clear_failure(cluster, env, tmp_path):
     """`scancel` of a running task: the waiting sweep returns (it does not hang) with status 1 and a
     line naming the task and its log; status reports the job interrupted, resumable."""
@@ -209,6 +230,9 @@ def test_batch_script_asks_for_gpus_only_when_given_some(tmp_path):
                                   mem_gb=2.5, max_parallel=2, folder=tmp_path, worker_command=["python", "-m", "w"])
 
     without, with_two = script(0), script(2)
+    assert "#SBATCH --signal=B:USR1@180" in without  # 30 minutes: requeues itself 3 minutes before the end
+    assert "--signal" not in slurm.batch_script(name="g", count=1, partition="p", gpus=0, time_min=5, cpus=None,
+                                                mem_gb=None, max_parallel=1, folder=tmp_path, worker_command=["w"])
     assert "--gpus" not in without and "--gres" not in without
     assert "#SBATCH --gpus-per-node=2" in with_two
     for line in ("#SBATCH --array=0-2%2", "#SBATCH --partition=debug", "#SBATCH --time=30", "#SBATCH --requeue",

@@ -35,7 +35,8 @@ from cmhbench.sweep.spec import Job
 
 # seconds between two looks at the queue while the sweep waits (the tests shorten it)
 POLL_SECONDS = float(os.environ.get("CMHBENCH_SLURM_POLL_SECONDS", "10"))
-# how long before its time limit a task is signalled to requeue itself (Slurm's resolution is ~60 s)
+# how long before its time limit a task is signalled to requeue itself (Slurm's resolution is ~60 s);
+# tasks with a limit under four margins are not signalled (they would requeue themselves at once)
 REQUEUE_MARGIN_SECONDS = 180
 LOG_TAIL_LINES = 15
 
@@ -123,7 +124,9 @@ def batch_script(*, name: str, count: int, partition: str, gpus: int, time_min: 
     the shell then requeues its own task, which resumes from its checkpoint when it runs again."""
     directives = [f"--job-name={name}", f"--array=0-{count - 1}%{max_parallel}", f"--partition={partition}",
                   f"--time={time_min}", f"--output={folder / 'task-%a.log'}", "--open-mode=append",
-                  "--requeue", f"--signal=B:USR1@{REQUEUE_MARGIN_SECONDS}"]
+                  "--requeue"]
+    if time_min * 60 >= 4 * REQUEUE_MARGIN_SECONDS:
+        directives.append(f"--signal=B:USR1@{REQUEUE_MARGIN_SECONDS}")
     if gpus:
         directives.append(f"--gpus-per-node={gpus}")
     if cpus:
