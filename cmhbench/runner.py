@@ -320,6 +320,7 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         "environment": provenance.environment(device),
         "git_commit": provenance.git_commit(),
         "command": provenance.command_line(),
+        "rerun": provenance.rerun_command(request),
         "created_utc": provenance.utc_now(),
     }
     result["content_sha256"] = content_digest(result)

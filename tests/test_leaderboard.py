@@ -132,7 +132,8 @@ class _Tags(HTMLParser):
 
 def _hostile_results(folder: Path) -> Path:
     write_result(folder, make_result(method=f'evil"{HOSTILE}', hyperparameters={"lr": HOSTILE},
-                                     command=f"cmhbench run </td>{HOSTILE}", description=HOSTILE))
+                                     command=f"cmhbench run </td>{HOSTILE}", description=HOSTILE,
+                                     plugin=f"plugin 'x' ({HOSTILE})", rerun=f"cmhbench run </td>{HOSTILE}"))
     write_result(folder, make_result(method="$\\alpha$ plain", dataset=f"toy{HOSTILE}", i2t=0.3))
     return folder
 
@@ -145,7 +146,10 @@ def test_hostile_content_is_escaped_everywhere(tmp_path):
     for page in pages:
         parser = _Tags()
         parser.feed(page.read_text())
-        assert not [t for t, _ in parser.tags if t == "script"], page
+        # the one script is the site's own file: nothing inline, nothing from a result
+        scripts = [attrs for t, attrs in parser.tags if t == "script"]
+        assert len(scripts) == 1 and scripts[0]["src"].endswith("sort.js") and "/" not in scripts[0]["src"].lstrip("./"), page
+        assert "<script src" in page.read_text() and page.read_text().count("<script") == 1, page
         assert not [a for _, attrs in parser.tags for a in attrs if a.startswith("on")], page
         srcs = [attrs["src"] for tag, attrs in parser.tags if tag == "img"]
         assert all("plots/" in src and src.endswith(".png") for src in srcs), (page, srcs)
@@ -223,8 +227,30 @@ def _check_page(browser, path: Path) -> None:
     assert all(loaded for _, loaded in images), images
     errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
     assert not errors, errors
-    assert browser.execute_script("return window.pwned === undefined && document.scripts.length === 0")
+    assert browser.execute_script("return window.pwned === undefined && document.scripts.length === 1 "
+                                  "&& document.scripts[0].src.endsWith('/sort.js') && !document.scripts[0].text")
+    # at 1024 px (and on a phone) the page itself never scrolls sideways: wide tables scroll in their box
+    for width in (1024, 390):
+        browser.set_window_size(width, 900)
+        assert browser.execute_script("return document.documentElement.scrollWidth <= "
+                                      "document.documentElement.clientWidth"), (path, width)
+    browser.set_window_size(1280, 900)
     return images
+
+
+def _check_number_links(page: Path, html: str) -> int:
+    """Every number of every results table is a link to a page that exists, to an anchor on it."""
+    parser = _Tags()
+    parser.feed(html)
+    links = [attrs["href"] for tag, attrs in parser.tags if tag == "a" and "#bits-" in attrs.get("href", "")]
+    cells = html.count("data-mean=")
+    assert cells and len(links) == cells, (page, cells, len(links))
+    for link in links:
+        target, anchor = link.split("#")
+        target_page = (page.parent / target).resolve()
+        assert target_page.is_file(), link
+        assert f'id="{anchor}"' in target_page.read_text(), link
+    return len(links)
 
 
 def test_site_in_a_real_browser(browser, three_seeds, tmp_path):
@@ -251,11 +277,37 @@ def test_site_in_a_real_browser(browser, three_seeds, tmp_path):
 
     dataset_page = next((site / "datasets").glob("*.html"))
     images = _check_page(browser, dataset_page)
-    assert len(images) == 1 + 2 * 2  # mAP vs bits, and PR + P@K for each of the two code lengths
+    assert len(images) == 2 + 2 * 2  # mAP per code length, mAP vs time, and PR + P@K per code length
     best = browser.execute_script("return Array.from(document.querySelectorAll('td.best')).map(td => td.innerText)")
-    assert "0.6500 (n=1)" in best
+    assert "0.6500 n=1" in best
+    # a table per metric, and each of their numbers links to its run page
+    metrics = browser.execute_script("return Array.from(document.querySelectorAll('table.results')).map(t => t.dataset.metric)")
+    assert metrics == ["map", "map_tie_aware", "map_at_50", "precision_at_100", "lookup_f1"]
+    assert _check_number_links(dataset_page, dataset_page.read_text()) == 5 * 6  # 2 rows x 4 columns, less 2 empty
+    assert _check_number_links(site / "index.html", (site / "index.html").read_text()) == 6
+    # sorting by a column's heading reorders the rows by that column's means, best first, then worst first
+    order = ("return Array.from(document.querySelector('table.results').tBodies[0].rows).map(r => "
+             "[r.cells[0].innerText, parseFloat(r.cells[1].dataset.mean)])")
+    before = browser.execute_script(order)
+    browser.find_element("css selector", "table.results thead th:nth-child(2) button").click()
+    descending = browser.execute_script(order)
+    browser.find_element("css selector", "table.results thead th:nth-child(2) button").click()
+    ascending = browser.execute_script(order)
+    assert [m for _, m in descending] == sorted((m for _, m in before), reverse=True)
+    assert [m for _, m in ascending] == sorted(m for _, m in before)
+    assert descending != before or ascending != before
+    # the Content-Security-Policy blocks an inline script injected into the page
+    assert browser.execute_script("const s = document.createElement('script'); s.text = 'window.injected = 1'; "
+                                  "document.body.appendChild(s); return window.injected === undefined")
+    blocked = [e for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert blocked, "the browser did not report the blocked inline script"
     method_page = next((site / "methods").glob("dcmh-*.html"))
     _check_page(browser, method_page)
+    (run_link,) = browser.execute_script("return Array.from(document.querySelectorAll('a[href*=\"runs/\"]')).map(a => a.href)")
+    run_page = Path(run_link.removeprefix("file://"))
+    _check_page(browser, run_page)
+    text = run_page.read_text()
+    assert "cmhbench run --method" in text and "train / encode / evaluate" in text and "epochs run" in text
     links = browser.execute_script("return Array.from(document.querySelectorAll('a.result-link')).map(a => a.href)")
     assert len(links) == 4 and all(Path(link.removeprefix("file://")).is_file() for link in links)
 

@@ -14,11 +14,44 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 from cmhbench.leaderboard.load import Entry
 
 DIRECTIONS = ("i2t", "t2i", "i2i", "t2t")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One tabulated metric: its key (page anchors, --json), its title, and how to read it from one
+    direction's metrics of a result (None where that result did not record it)."""
+
+    key: str
+    title: str
+    read: Callable[[dict[str, Any]], float | None]
+    chance: bool = False  # whether the chance row (the expected mAP of a random ranking) applies
+
+
+def _at(mapping: Any, key: str) -> float | None:
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+def _precision_at(metrics: dict[str, Any], k: int) -> float | None:
+    curve = metrics.get("precision_at") or {}
+    ks, values = curve.get("k") or [], curve.get("value") or []
+    return values[ks.index(k)] if k in ks and len(values) == len(ks) else None
+
+
+MAP_AT_K = "50"  # the mAP@K the board tabulates: the protocols' smallest K (every protocol records it)
+PRECISION_K = 100
+METRICS = (
+    Metric("map", "mAP", lambda m: m.get("map"), chance=True),
+    Metric("map_tie_aware", "tie-aware mAP", lambda m: m.get("map_tie_aware"), chance=True),
+    Metric(f"map_at_{MAP_AT_K}", f"mAP@{MAP_AT_K}", lambda m: _at(m.get("map_at"), MAP_AT_K)),
+    Metric(f"precision_at_{PRECISION_K}", f"P@{PRECISION_K}", lambda m: _precision_at(m, PRECISION_K)),
+    Metric("lookup_f1", "lookup F1 (Hamming radius 2)", lambda m: _at(m.get("lookup_r2"), "f1")),
+)
+METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 
 
 @dataclass(frozen=True)
@@ -57,7 +90,14 @@ class Row:
         return [by_seed[seed] for seed in sorted(by_seed)]
 
     def cell(self, bits: int, direction: str, metric: str = "map") -> Stat | None:
-        values = [r["metrics"][direction][metric] for r in self.scored(bits, direction)]
+        read = METRIC_BY_KEY[metric].read
+        values = [v for r in self.scored(bits, direction) if (v := read(r["metrics"][direction])) is not None]
+        return Stat.of(values) if values else None
+
+    def seconds(self, bits: int) -> Stat | None:
+        """Training wall time over this row's seeds at ``bits`` (the board's cost axis)."""
+        values = [e.result["timings"]["train_seconds"] for e in self.entries
+                  if e.result["bits"] == bits and isinstance(e.result.get("timings", {}).get("train_seconds"), (int, float))]
         return Stat.of(values) if values else None
 
     def collapsed(self, bits: int, direction: str) -> bool:
@@ -95,6 +135,12 @@ class Table:
                 f"data {self.dataset_version}")
 
     @property
+    def short_title(self) -> str:
+        """For navigation: the dataset, its distinguishing options and the protocol version."""
+        options = f" {' '.join(f'{k}={v}' for k, v in sorted(self.options.items()))}" if self.options else ""
+        return f"{self.dataset}{options} ({self.protocol} v{self.protocol_version})"
+
+    @property
     def slug(self) -> str:
         return slug(f"{self.dataset}-{self.protocol}-v{self.protocol_version}-{self.dataset_version}")
 
@@ -103,16 +149,21 @@ class Table:
         return [(bits, direction) for bits in self.bits for direction in self.directions]
 
     @cached_property
-    def _best(self) -> dict[tuple[int, str], float]:
-        best: dict[tuple[int, str], float] = {}
-        for bits, direction in self.columns:
-            means = [s.mean for row in self.rows if (s := row.cell(bits, direction))]
-            if means:
-                best[bits, direction] = max(means)
+    def _best(self) -> dict[tuple[str, int, str], float]:
+        best: dict[tuple[str, int, str], float] = {}
+        for metric in METRICS:
+            for bits, direction in self.columns:
+                means = [s.mean for row in self.rows if (s := row.cell(bits, direction, metric.key))]
+                if means:
+                    best[metric.key, bits, direction] = max(means)
         return best
 
-    def best(self, bits: int, direction: str) -> float | None:
-        return self._best.get((bits, direction))
+    def best(self, bits: int, direction: str, metric: str = "map") -> float | None:
+        return self._best.get((metric, bits, direction))
+
+    def metrics(self) -> list[Metric]:
+        """The metrics any run of this table recorded, in the board's order."""
+        return [m for m in METRICS if any(row.cell(b, d, m.key) for row in self.rows for b, d in self.columns)]
 
     def chance(self) -> list[str]:
         """The chance row, in column order: the expected mAP of a random ranking (``map_chance``, exact
@@ -124,12 +175,12 @@ class Table:
             out.append(f"{values.pop():.4f}" if len(values) == 1 else "–")
         return out
 
-    def cells(self, row: Row) -> list["Cell"]:
+    def cells(self, row: Row, metric: str = "map") -> list["Cell"]:
         """One row's cells in column order, each with its statistic and whether it is the best."""
         out = []
         for bits, direction in self.columns:
-            stat = row.cell(bits, direction)
-            out.append(Cell(bits, direction, stat, stat is not None and stat.mean == self.best(bits, direction),
+            stat = row.cell(bits, direction, metric)
+            out.append(Cell(bits, direction, stat, stat is not None and stat.mean == self.best(bits, direction, metric),
                             row.collapsed(bits, direction)))
         return out
 

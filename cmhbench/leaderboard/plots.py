@@ -1,5 +1,6 @@
-"""Plots of one table, drawn with matplotlib (Agg, no display): mAP against code length, and per
-code length precision–recall by Hamming radius and precision@K, one panel per direction."""
+"""Plots of one table, drawn with matplotlib (Agg, no display), one panel per direction: mAP per code
+length (bars for a single code length, with seed error bars), mAP against training time (accuracy
+against cost), and per code length precision–recall by Hamming radius and precision@K."""
 
 from __future__ import annotations
 
@@ -21,47 +22,40 @@ def _safe(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _figure(directions: list[str]):
+def _figure(directions: list[str], legend_inches: float = 0.0):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(directions), figsize=(5.2 * len(directions), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(directions), figsize=(5.2 * len(directions), 4 + legend_inches), squeeze=False)
     return plt, fig, axes[0]
 
 
 def _finish(plt, fig, axes, out: Path) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8,
-                   bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.08 + 0.03 * ((len(labels) - 1) // 3), 1, 1))
+        fig.legend(handles, labels, loc="lower center", ncol=min(2, len(labels)), fontsize=10,
+                   bbox_to_anchor=(0.5, 0.0), frameon=False)
+    lines = (len(labels) + 1) // 2 if handles else 0  # two legend entries a line, 0.3 inch each
+    fig.tight_layout(rect=(0, min(0.7, (0.3 * lines + 0.1) / fig.get_figheight()), 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=100)
     plt.close(fig)
 
 
-def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
-    plots = []
-    plt, fig, axes = _figure(table.directions)
-    for ax, direction in zip(axes, table.directions):
-        for row in table.rows:
-            points = [(b, s.mean) for b in table.bits if (s := row.cell(b, direction))]
-            if points:
-                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_safe(row.label))
-        ax.set(title=f"{direction}: mAP against code length", xlabel="bits", ylabel="mAP")
-        ax.set_xticks(table.bits)
-        ax.grid(alpha=0.3)
-    name = f"{table.slug}-map-vs-bits.png"
-    _finish(plt, fig, axes, folder / name)
-    plots.append(Plot(name, "mAP against code length"))
+def _legend_height(table: Table) -> float:
+    """Inches the legend (two entries a line) takes below the panels."""
+    return 0.3 * ((len(table.rows) + 1) // 2)
 
+
+def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
+    plots = [_map_against_bits(table, folder), _map_against_time(table, folder)]
     for bits in table.bits:
         for part, x, y, xlabel, ylabel, what in (
                 ("pr_by_radius", "recall", "precision", "recall", "precision", "precision–recall by Hamming radius"),
                 ("precision_at", "k", "value", "K", "precision@K", "precision@K")):
-            plt, fig, axes = _figure(table.directions)
+            plt, fig, axes = _figure(table.directions, _legend_height(table))
             for ax, direction in zip(axes, table.directions):
                 for row in table.rows:
                     curve = row.curve(bits, direction, part, x, y)
@@ -76,3 +70,75 @@ def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
             _finish(plt, fig, axes, folder / name)
             plots.append(Plot(name, f"{what}, {bits} bits"))
     return plots
+
+
+def _map_against_bits(table: Table, folder: Path) -> Plot:
+    """mAP against code length with seed error bars (± one sample standard deviation); with a single
+    code length, a bar per row instead of a column of dots."""
+    plt, fig, axes = _figure(table.directions, _legend_height(table))
+    single = len(table.bits) == 1
+    for ax, direction in zip(axes, table.directions):
+        for index, row in enumerate(table.rows):
+            stats = [(b, s) for b in table.bits if (s := row.cell(b, direction))]
+            if not stats:
+                continue
+            errors = [s.std or 0.0 for _, s in stats]
+            if single:
+                ax.bar(index, stats[0][1].mean, yerr=errors[0], capsize=4, label=_safe(row.label),
+                       color=f"C{index % 10}")
+            else:
+                ax.errorbar([b for b, _ in stats], [s.mean for _, s in stats], yerr=errors, marker="o", capsize=3,
+                            label=_safe(row.label), color=f"C{index % 10}")
+        chance = _chance(table, table.bits[0], direction)
+        if chance is not None:
+            ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
+        if single:
+            ax.set(title=f"{direction}, {table.bits[0]} bits: mAP (dotted: chance)", ylabel="mAP")
+            ax.set_xticks([])
+        else:
+            ax.set(title=f"{direction}: mAP against code length (dotted: chance)", xlabel="bits", ylabel="mAP")
+            ax.set_xticks(table.bits)
+        ax.grid(alpha=0.3, axis="y" if single else "both")
+    name = f"{table.slug}-map-vs-bits.png"
+    _finish(plt, fig, axes, folder / name)
+    return Plot(name, "mAP per code length (error bars: ± one standard deviation over seeds)")
+
+
+def _map_against_time(table: Table, folder: Path) -> Plot:
+    """Accuracy against cost, as ann-benchmarks plots recall against throughput: each row's mean mAP
+    against its mean training time, one point per code length, the marker telling the device."""
+    plt, fig, axes = _figure(table.directions, _legend_height(table) + 0.3)
+    markers = {}
+    for ax, direction in zip(axes, table.directions):
+        for index, row in enumerate(table.rows):
+            points = [(t, s, b) for b in table.bits if (s := row.cell(b, direction)) and (t := row.seconds(b))]
+            if not points:
+                continue
+            device = _device(row)
+            marker = markers.setdefault(device, "os^Dv<>"[len(markers) % 7])
+            ax.errorbar([t.mean for t, _, _ in points], [s.mean for _, s, _ in points],
+                        xerr=[t.std or 0.0 for t, _, _ in points], yerr=[s.std or 0.0 for _, s, _ in points],
+                        marker=marker, linestyle="-" if len(points) > 1 else "none", capsize=2,
+                        color=f"C{index % 10}", label=_safe(f"{row.label} [{device}]"))
+        ax.set_xscale("log")
+        ax.set(title=f"{direction}: mAP against training time", xlabel="training time per run (s, log)",
+               ylabel="mAP")
+        ax.grid(alpha=0.3, which="both")
+    name = f"{table.slug}-map-vs-time.png"
+    _finish(plt, fig, axes, folder / name)
+    return Plot(name, "accuracy against cost: mAP against training wall time (one point per code length; "
+                      "marker: device)")
+
+
+def _device(row) -> str:
+    devices = sorted({str(e.result["environment"].get("gpu") or e.result["environment"].get("device") or "?")
+                      for e in row.entries})
+    return " + ".join(devices)
+
+
+def _chance(table: Table, bits: int, direction: str) -> float | None:
+    column = table.columns.index((bits, direction)) if (bits, direction) in table.columns else None
+    if column is None:
+        return None
+    value = table.chance()[column]
+    return float(value) if value not in ("–", "") else None

@@ -1,9 +1,11 @@
 """`cmhbench leaderboard build`: README.md and a static HTML site from result files.
 
 The site is plain HTML and PNG that works from the file system: an index with every table, a page
-per dataset table with its plots, a page per method with every run's provenance, and a copy of each
-result file (named by run_id) that every number links to. Everything that comes from a result file
-is escaped by Jinja2's autoescaping; a Content-Security-Policy forbids scripts altogether.
+per dataset table with a table per metric and its plots, a page per table row with every run's
+provenance (every number of the tables links there), a page per method, and a copy of each result
+file (named by run_id). Everything that comes from a result file is escaped by Jinja2's
+autoescaping; the Content-Security-Policy allows one script, the site's own sort.js (column
+sorting), and no inline script, style or other origin.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import jinja2
 import cmhbench
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import exchange_paths, owner_tag, remove_abandoned
-from cmhbench.leaderboard.aggregate import Row, Table, build_tables, slug
+from cmhbench.leaderboard import run_facts
+from cmhbench.leaderboard.aggregate import METRIC_BY_KEY, MAP_AT_K, PRECISION_K, Row, Table, build_tables, slug
 from cmhbench.leaderboard.load import LoadReport, load_results
 from cmhbench.leaderboard.markdown import leaderboard_markdown
 from cmhbench.leaderboard.plots import draw_table_plots
@@ -40,9 +43,14 @@ class BuildReport:
 def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("cmhbench.leaderboard").joinpath("templates")))
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.ChainableUndefined)
-    env.globals.update(method_slug=slug,
-                       row_anchor=lambda table, row: slug(f"{table.slug}/{row.key}"))
+    env.globals.update(method_slug=slug, run_page=run_page, timings=run_facts.timings, memory=run_facts.memory,
+                       rerun=run_facts.rerun_command)
     return env
+
+
+def run_page(table: Table, row: Row) -> str:
+    """The file name (without .html) of the page of one table row's runs."""
+    return slug(f"{table.slug}/{row.key}")
 
 
 def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = DEFAULT_TITLE,
@@ -107,7 +115,8 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     common = {"tables": tables, "version": cmhbench.__version__, "title": title,
               "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts), encoding="utf-8")
-    shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", "style.css"), root / "style.css")
+    for name in ("style.css", "sort.js"):
+        shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", name), root / name)
     (root / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
 
     results_dir = root / "results"
@@ -117,7 +126,8 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
 
     methods = sorted({row.method for table in tables for row in table.rows})
     page = env.get_template("index.html").render(
-        **common, root="", page_title=title, note=note, counts=counts, methods=methods)
+        **common, root="", page_title=title, note=note, counts=counts, methods=methods,
+        map_metric=METRIC_BY_KEY["map"], map_at_k=MAP_AT_K, precision_k=PRECISION_K)
     (root / "index.html").write_text(page, encoding="utf-8")
 
     (root / "datasets").mkdir()
@@ -126,6 +136,17 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
         page = env.get_template("dataset.html").render(
             **common, root="../", page_title=f"{table.title} · {title}", table=table, plots=plots)
         (root / "datasets" / f"{table.slug}.html").write_text(page, encoding="utf-8")
+
+    (root / "runs").mkdir()
+    for table in tables:
+        for row in table.rows:
+            first = row.entries[0].result
+            page = env.get_template("run.html").render(
+                **common, root="../", page_title=f"{row.label} · {table.short_title} · {title}", table=table,
+                row=row, bits_list=sorted({e.result["bits"] for e in row.entries}),
+                plugin=run_facts.plugin(first), epochs=run_facts.epochs(row.entries),
+                citation=first["method"].get("citation"))
+            (root / "runs" / f"{run_page(table, row)}.html").write_text(page, encoding="utf-8")
 
     (root / "methods").mkdir()
     for method in methods:
