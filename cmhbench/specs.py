@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:  # imported for annotations only, to keep this module dependency-free
     from cmhbench.data.dataset import Dataset
@@ -78,6 +78,42 @@ class Citation:
         # "Lin et al." already ends in a full stop: no "et al.."
         who = f"{self.authors.rstrip('.')}. " if self.authors else ""
         return f"{who}{self.title.rstrip('.')}. {self.venue} {self.year}."
+
+
+@dataclass(frozen=True)
+class ReportedResult:
+    """One number a method's paper reports, exactly as printed, with where it is printed.
+
+    The leaderboard shows these as "reported" rows beside the reproduced runs of the same dataset
+    (never averaged with them) and the difference between the two. Only numbers read off the paper
+    belong here: a figure that cannot be sourced is left out, never estimated.
+    """
+
+    dataset: str  # the cmhbench dataset name the paper's experiment corresponds to (mirflickr, iapr, ...)
+    bits: int
+    direction: str  # i2t or t2i
+    value: float
+    source: str  # paper and table, e.g. "DCMH (CVPR 2017), Table 3"
+    setting: str = ""  # what differs from the suite's protocol: split, backbone, features
+    metric: str = "map"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("i2t", "t2i", "i2i", "t2t"):
+            raise ValueError(f"reported result: direction must be i2t, t2i, i2i or t2t, got {self.direction!r}")
+        if not 0.0 <= self.value <= 1.0:
+            raise ValueError(f"reported result: value {self.value!r} is not in [0, 1]")
+
+
+def reported_table(dataset: str, source: str, setting: str, values: Mapping[str, Sequence[float]],
+                   bits: Sequence[int] = (16, 32, 64)) -> tuple[ReportedResult, ...]:
+    """A paper table's row for one dataset: ``values`` maps a direction to its numbers, one per code
+    length of ``bits``."""
+    out = []
+    for direction, numbers in values.items():
+        if len(numbers) != len(bits):
+            raise ValueError(f"reported {dataset} {direction} ({source}): {len(numbers)} values for bits {tuple(bits)}")
+        out += [ReportedResult(dataset, b, direction, v, source, setting) for b, v in zip(bits, numbers)]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -160,6 +196,8 @@ class MethodSpec:
     #: the longest code the method can give, from its inputs' widths (image features, text):
     #: checked before training; None for no limit
     max_bits: Callable[[int, int], int] | None = None
+    #: the numbers the method's paper reports, each with its table (see ReportedResult)
+    reported: tuple[ReportedResult, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", _frozen(self.defaults))

@@ -395,3 +395,24 @@ def test_closed_form_rows_are_not_labelled_with_epochs(tmp_path):
     [table] = build_tables(load_results([tmp_path]).entries)
     labels = {row.method: row.label for row in table.rows}
     assert "epochs" not in labels["cvh"] and "120 epochs" in labels["dcmh"]
+
+
+def test_papers_numbers_stand_beside_the_runs_never_averaged(tmp_path):
+    """DCMH's spec carries its paper's Table 3 (IAPR TC-12, 32 bits: i2t 0.4732, t2i 0.5378). A DCMH
+    run on iapr gets a separate "reported" row with those numbers, its own cell keeps its own mean,
+    and shows the difference from the paper's."""
+    folder = tmp_path / "results"
+    write_result(folder, make_result("dcmh", dataset="iapr", bits=32, seed=0, i2t=0.45, t2i=0.55))
+    site = build_site([folder], tmp_path / "site").out
+    (table,) = build_tables(load_results([folder]).entries)
+    assert table.rows[0].cell(32, "i2t").mean == pytest.approx(0.45)  # not averaged with 0.4732
+    page = next((site / "datasets").glob("*.html")).read_text()
+    reported = page[page.index('<tr class="reported">'):]
+    reported = reported[:reported.index("</tr>")]
+    assert "dcmh: reported in DCMH (CVPR 2017), Tables 3 and 4" in reported
+    assert "<td>0.4732</td><td>0.5378</td>" in reported
+    assert "Δ -0.0232 vs paper" in page and "Δ +0.0122 vs paper" in page
+    readme = (site / "README.md").read_text()
+    assert "0.4732 | 0.5378" in readme and "reported in DCMH" in readme
+    method_page = next((site / "methods").glob("dcmh-*.html")).read_text()
+    assert method_page.count("<td>nuswide</td>") == 6 and "0.7485" in method_page

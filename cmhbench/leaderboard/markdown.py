@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from cmhbench.leaderboard.aggregate import Table
+from cmhbench.textsafe import clean
 
 CHANCE_LABEL = "*chance (random ranking)*"
-from cmhbench.textsafe import clean
 
 
 # Characters that make inline Markdown syntax: links and images ([ ] ( ) !), code spans (`), emphasis
@@ -29,18 +29,21 @@ def escape_cell(text: str) -> str:
     return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "&#8203;" + m.group(0)[-1], text)
 
 
-def table_markdown(table: Table) -> str:
+def table_markdown(table: Table, papers: list | None = None) -> str:
     header = ["method (image / text encoder)"] + [f"{b} bits {d}" for b, d in table.columns]
     lines = [f"### {escape_cell(table.title)}", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         cells = [f"**{c.text}**" if c.best else c.text for c in table.cells(row)]
         lines.append("| " + " | ".join([escape_cell(row.label), *cells]) + " |")
+    for paper in papers or ():  # the papers' own numbers, apart from the runs
+        lines.append("| " + " | ".join([f"*{escape_cell(paper.label)}*", *paper.texts(table)]) + " |")
     lines.append("| " + " | ".join([CHANCE_LABEL, *table.chance()]) + " |")
     return "\n".join(lines)
 
 
-def leaderboard_markdown(tables: list[Table], title: str, note: str | None, counts: dict[str, int]) -> str:
+def leaderboard_markdown(tables: list[Table], title: str, note: str | None, counts: dict[str, int],
+                         papers: dict[str, list] | None = None) -> str:
     parts = [f"# {escape_cell(title)}", "",
              "Mean ± sample standard deviation of mAP over seeds (n = number of seeds); Hamming ranking, "
              "ties broken by retrieval index; best per column in bold; \"collapsed\" marks a cell where a "
@@ -51,5 +54,5 @@ def leaderboard_markdown(tables: list[Table], title: str, note: str | None, coun
     if note:
         parts += [escape_cell(note), ""]
     for table in tables:
-        parts += [table_markdown(table), ""]
+        parts += [table_markdown(table, (papers or {}).get(table.slug)), ""]
     return "\n".join(parts)

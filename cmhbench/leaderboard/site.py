@@ -29,6 +29,7 @@ from cmhbench.leaderboard.aggregate import METRIC_BY_KEY, MAP_AT_K, PRECISION_K,
 from cmhbench.leaderboard.load import LoadReport, load_results
 from cmhbench.leaderboard.markdown import leaderboard_markdown
 from cmhbench.leaderboard.plots import draw_table_plots
+from cmhbench.leaderboard.reported import difference, installed_method_specs, reported_rows
 
 DEFAULT_TITLE = "cmhbench leaderboard"
 
@@ -111,10 +112,21 @@ def _recover_interrupted_swap(out: Path) -> None:
 
 def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str, note: str | None) -> None:
     env = _environment()
+    specs = installed_method_specs()
+    papers = {table.slug: reported_rows(table, specs) for table in tables}
+
+    def paper_difference(table: Table, row: Row, cell) -> str:
+        """ "Δ +0.0123 vs paper" for a map cell whose method's paper reports the same column."""
+        if cell.stat is None:
+            return ""
+        delta = difference(row, papers[table.slug], cell.bits, cell.direction, cell.stat.mean)
+        return "" if delta is None else f"Δ {delta:+.4f} vs paper"
+
+    env.globals.update(reported=lambda table: papers[table.slug], paper_difference=paper_difference)
     counts = {"entries": len(report.entries), "rejected": len(report.rejected), "merged": report.merged}
     common = {"tables": tables, "version": cmhbench.__version__, "title": title,
               "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts), encoding="utf-8")
+    (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts, papers), encoding="utf-8")
     for name in ("style.css", "sort.js"):
         shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", name), root / name)
     (root / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
@@ -152,7 +164,9 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     for method in methods:
         rows: list[tuple[Table, Row]] = [(t, r) for t in tables for r in t.rows if r.method == method]
         first = rows[0][1].entries[0].result["method"]
+        spec = next((spec for spec in specs if spec.name == method), None)
         page = env.get_template("method.html").render(
             **common, root="../", page_title=f"{method} · {title}", method=method, rows=rows,
-            description=first.get("description"), citation=first.get("citation"))
+            description=first.get("description"), citation=first.get("citation"),
+            paper_numbers=sorted(spec.reported, key=lambda r: (r.dataset, r.source, r.direction, r.bits)) if spec else [])
         (root / "methods" / f"{slug(method)}.html").write_text(page, encoding="utf-8")

@@ -1,7 +1,7 @@
 """DCMH's spec and published hyper-parameters (torch-free, so that listing methods is fast); the
 method is in dcmh.py."""
 
-from cmhbench.specs import Citation, MethodSpec, lazy
+from cmhbench.specs import Citation, MethodSpec, lazy, reported_table
 
 DEFAULTS = {
     "epochs": 500,
@@ -47,6 +47,20 @@ QUICK = {"batch_size": 16}
 # 0.74 at epoch 25, 0.89 at 500): i2t 0.285 / t2i 0.692 at 32 bits, seed 0.
 FEATURE_INPUTS = {"lr_start": 3.0, "lr_end": 0.3, "batch_size": 32}
 
+# DCMH's own rows of its paper's Table 3 (baselines on hand-crafted features) and Table 4 (baselines
+# on CNN-F features): DCMH's numbers are the same in both. Its protocol (section 4): 2,000 random
+# queries (2,100 on NUS-WIDE), the rest as the retrieval set; CNN-F pretrained on ImageNet.
+_DCMH_TABLE = "DCMH (CVPR 2017), Tables 3 and 4"
+_DCMH_SETTING = "CNN-F image net; paper's random split"
+REPORTED = (
+    reported_table("mirflickr", _DCMH_TABLE, _DCMH_SETTING,
+                   {"i2t": (0.7410, 0.7465, 0.7485), "t2i": (0.7827, 0.7900, 0.7932)})
+    + reported_table("iapr", _DCMH_TABLE, _DCMH_SETTING,
+                     {"i2t": (0.4526, 0.4732, 0.4844), "t2i": (0.5185, 0.5378, 0.5468)})
+    + reported_table("nuswide", _DCMH_TABLE, _DCMH_SETTING,
+                     {"i2t": (0.5903, 0.6031, 0.6093), "t2i": (0.6389, 0.6511, 0.6571)})
+)
+
 SPEC = MethodSpec(
     name="dcmh",
     description="Deep Cross-Modal Hashing: end-to-end CNN + MLP with pairwise likelihood",
@@ -58,4 +72,5 @@ SPEC = MethodSpec(
     stages={"train": "epochs"},
     cuda_precision="fp32",  # the release trains in fp32
     choices={"buffer_init": ("zeros", "random"), "feature_image_net": ("mlp", "linear")},
+    reported=REPORTED,
 )

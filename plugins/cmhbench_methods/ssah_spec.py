@@ -1,7 +1,7 @@
 """SSAH's spec and published hyper-parameters (torch-free, so that listing methods is fast); the
 method is in ssah.py."""
 
-from cmhbench.specs import Citation, MethodSpec, lazy
+from cmhbench.specs import Citation, MethodSpec, lazy, reported_table
 
 DEFAULTS = {"epochs": 500, "batch_size": 128, "alpha": 1.0, "gamma": 1.0, "beta": 1e-4, "eta": 1e-4,
             "delta": 1.0, "pairwise": "likelihood", "lab_passes": 10, "dis_passes": 1, "img_passes": 15,
@@ -22,6 +22,25 @@ PRESETS = {
 # how the squared terms are reduced (ssah.REDUCTIONS implements them)
 REDUCTION_NAMES = ("sum", "half_sum", "mean")
 
+# SSAH's own rows ("OURS") of its tables 2 (baselines on CNN-F features) and 3 (VGG19 features), read
+# off the authors' image of those tables in the official repository (lelan-li/SSAH, fig/map_.png, shown
+# in its README under "Result"; the tables include MS COCO, as the arXiv version 1804.01223 does).
+_SSAH_SOURCE = "SSAH (CVPR 2018, arXiv 1804.01223), Table {}, as in the authors' repository (fig/map_.png)"
+REPORTED = (
+    reported_table("mirflickr", _SSAH_SOURCE.format(2), "CNN-F features",
+                   {"i2t": (0.782, 0.790, 0.800), "t2i": (0.791, 0.795, 0.803)})
+    + reported_table("nuswide", _SSAH_SOURCE.format(2), "CNN-F features",
+                     {"i2t": (0.642, 0.636, 0.639), "t2i": (0.669, 0.662, 0.666)})
+    + reported_table("coco", _SSAH_SOURCE.format(2), "CNN-F features",
+                     {"i2t": (0.550, 0.558, 0.557), "t2i": (0.537, 0.538, 0.529)})
+    + reported_table("mirflickr", _SSAH_SOURCE.format(3), "VGG19 features",
+                     {"i2t": (0.797, 0.809, 0.810), "t2i": (0.782, 0.797, 0.799)})
+    + reported_table("nuswide", _SSAH_SOURCE.format(3), "VGG19 features",
+                     {"i2t": (0.636, 0.636, 0.637), "t2i": (0.653, 0.676, 0.683)})
+    + reported_table("coco", _SSAH_SOURCE.format(3), "VGG19 features",
+                     {"i2t": (0.550, 0.577, 0.576), "t2i": (0.552, 0.578, 0.578)})
+)
+
 SPEC = MethodSpec(
     name="ssah", description="Self-Supervised Adversarial Hashing: label network guides image/text nets, with discriminators",
     citation=Citation("Self-Supervised Adversarial Hashing Networks for Cross-Modal Retrieval", "CVPR", 2018,
@@ -29,4 +48,5 @@ SPEC = MethodSpec(
     create=lazy("cmhbench_methods.ssah:SSAH"), defaults=DEFAULTS, presets=PRESETS, image_encoder="cnnf", stages={"train": "epochs"},
     cuda_precision="fp32",  # the official code trains in fp32
     # adversarial: "code" sends no gradient into ImgNet/TxtNet, as the official code; "paper" lets it flow
-    choices={"adversarial": ("code", "paper"), "pairwise": ("likelihood", "code"), "reduction": REDUCTION_NAMES})
+    choices={"adversarial": ("code", "paper"), "pairwise": ("likelihood", "code"), "reduction": REDUCTION_NAMES},
+    reported=REPORTED)

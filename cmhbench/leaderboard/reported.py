@@ -1,0 +1,64 @@
+"""The numbers methods' papers report, beside the runs of the same dataset.
+
+They come from the installed method specs (``MethodSpec.reported``), not from result files: each
+becomes a "reported" row of the table of its dataset, kept apart from the runs (never averaged with
+them), and each run row of the same method shows its difference from the paper's number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from cmhbench.leaderboard.aggregate import Row, Table
+from cmhbench.specs import MethodSpec
+
+
+@dataclass
+class ReportedRow:
+    method: str
+    source: str
+    setting: str
+    values: dict[tuple[int, str], float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        setting = f"; {self.setting}" if self.setting else ""
+        return f"{self.method}: reported in {self.source}{setting}"
+
+    def texts(self, table: Table) -> list[str]:
+        return [f"{self.values[c]:.4f}" if c in self.values else "–" for c in table.columns]
+
+
+def installed_method_specs() -> list[MethodSpec]:
+    """Every registered method's spec (none where the plugins cannot be loaded: the board then shows
+    no reported rows rather than failing)."""
+    try:
+        from cmhbench.plugins.registry import get_registry
+
+        registry = get_registry()
+        return [registry.method(name) for name in registry.names("method")]
+    except Exception:  # a broken plugin environment must not stop a board built from result files
+        return []
+
+
+def reported_rows(table: Table, specs: Iterable[MethodSpec], metric: str = "map") -> list[ReportedRow]:
+    """One row per (method, paper table, setting) with numbers for this table's dataset."""
+    rows: dict[tuple[str, str, str], ReportedRow] = {}
+    for spec in specs:
+        for reported in spec.reported:
+            if reported.dataset != table.dataset or reported.metric != metric:
+                continue
+            row = rows.setdefault((spec.name, reported.source, reported.setting),
+                                  ReportedRow(spec.name, reported.source, reported.setting))
+            row.values[reported.bits, reported.direction] = reported.value
+    return [row for row in rows.values() if any(c in row.values for c in table.columns)]
+
+
+def difference(row: Row, reported: list[ReportedRow], bits: int, direction: str, mean: float) -> float | None:
+    """Our mean minus the paper's number for the same method, code length and direction (the first
+    paper table that has one), or None."""
+    for candidate in reported:
+        if candidate.method == row.method and (bits, direction) in candidate.values:
+            return mean - candidate.values[bits, direction]
+    return None
