@@ -73,11 +73,21 @@ class Citation:
     venue: str
     year: int
     authors: str = ""
+    url: str = ""  # where the paper can be read (http or https)
+
+    def __post_init__(self) -> None:
+        _check_url("citation url", self.url)
 
     def __str__(self) -> str:
         # "Lin et al." already ends in a full stop: no "et al.."
         who = f"{self.authors.rstrip('.')}. " if self.authors else ""
         return f"{who}{self.title.rstrip('.')}. {self.venue} {self.year}."
+
+
+def _check_url(what: str, url: str) -> None:
+    """Links end up on the leaderboard: only http(s), so that a plugin cannot place a javascript: link."""
+    if url and not url.startswith(("https://", "http://")):
+        raise ValueError(f"{what} {url!r}: expected an http:// or https:// address")
 
 
 @dataclass(frozen=True)
@@ -198,8 +208,11 @@ class MethodSpec:
     max_bits: Callable[[int, int], int] | None = None
     #: the numbers the method's paper reports, each with its table (see ReportedResult)
     reported: tuple[ReportedResult, ...] = ()
+    #: the authors' code (http or https), linked from the leaderboard beside the paper
+    code_url: str = ""
 
     def __post_init__(self) -> None:
+        _check_url(f"method {self.name!r}: code_url", self.code_url)
         object.__setattr__(self, "defaults", _frozen(self.defaults))
         if self.stages is not None:
             object.__setattr__(self, "stages", _frozen(self.stages))

@@ -416,3 +416,15 @@ def test_papers_numbers_stand_beside_the_runs_never_averaged(tmp_path):
     assert "0.4732 | 0.5378" in readme and "reported in DCMH" in readme
     method_page = next((site / "methods").glob("dcmh-*.html")).read_text()
     assert method_page.count("<td>nuswide</td>") == 6 and "0.7485" in method_page
+    assert 'href="https://github.com/jiangqy/DCMH-CVPR2017"' in method_page  # the paper's and code's links
+    assert 'href="https://openaccess.thecvf.com/content_cvpr_2017/' in method_page
+
+
+def test_a_spec_cannot_place_a_script_link_on_the_board():
+    from cmhbench.specs import Citation, MethodSpec
+
+    with pytest.raises(ValueError, match="expected an http:// or https:// address"):
+        Citation("A paper", "CVPR", 2026, url="javascript:alert(1)")
+    with pytest.raises(ValueError, match="code_url 'javascript:x'"):
+        MethodSpec(name="m", description="d", citation=Citation("A", "B", 2026), create=lambda setup: None,
+                   code_url="javascript:x")

@@ -122,7 +122,9 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
         delta = difference(row, papers[table.slug], cell.bits, cell.direction, cell.stat.mean)
         return "" if delta is None else f"Δ {delta:+.4f} vs paper"
 
-    env.globals.update(reported=lambda table: papers[table.slug], paper_difference=paper_difference)
+    links = {spec.name: {"paper": spec.citation.url, "code": spec.code_url} for spec in specs}
+    env.globals.update(reported=lambda table: papers[table.slug], paper_difference=paper_difference,
+                       links=lambda method: links.get(method, {}))
     counts = {"entries": len(report.entries), "rejected": len(report.rejected), "merged": report.merged}
     common = {"tables": tables, "version": cmhbench.__version__, "title": title,
               "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

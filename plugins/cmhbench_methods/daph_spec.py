@@ -20,7 +20,9 @@ STAGES = ("both", "proxies", "hashing", "joint")
 SPEC = MethodSpec(
     name="daph", description="Data-Aware Proxy Hashing: learnt data-aware proxies, then modality-specific nets",
     citation=Citation("Data-Aware Proxy Hashing for Cross-modal Retrieval", "SIGIR", 2023,
-                      "Rong-Cheng Tu, Xian-Ling Mao, Wenjin Ji, Wei Wei, Heyan Huang"),
+                      "Rong-Cheng Tu, Xian-Ling Mao, Wenjin Ji, Wei Wei, Heyan Huang",
+                      url="https://doi.org/10.1145/3539618.3591660"),
+    code_url="https://github.com/rongchengtu1/DAPH",
     create=lazy("cmhbench_methods.daph:DAPH"), defaults=DEFAULTS, presets={"quick": QUICK}, image_encoder="alexnet",
     choices={"stage": STAGES},
     cuda_precision="fp32",  # the official code trains in fp32

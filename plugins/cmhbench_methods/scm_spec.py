@@ -8,7 +8,8 @@ SEQ_DEFAULTS = {**ORTH_DEFAULTS, "stop": "cca"}
 STOP_RULES = ("none", "cca")
 
 CITATION = Citation("Large-Scale Supervised Multimodal Hashing with Semantic Correlation Maximization",
-                    "AAAI", 2014, "Dongqing Zhang, Wu-Jun Li")
+                    "AAAI", 2014, "Dongqing Zhang, Wu-Jun Li",
+                    url="https://ojs.aaai.org/index.php/AAAI/article/view/8995")
 SPECS = [
     MethodSpec(name="scm-orth", description="SCM, orthogonal projections (one generalized eigenproblem)",
                citation=CITATION, create=lazy("cmhbench_methods.scm:SCMOrth"), defaults=ORTH_DEFAULTS, image_encoder="", input="features", stages={}),

@@ -44,7 +44,9 @@ REPORTED = (
 SPEC = MethodSpec(
     name="ssah", description="Self-Supervised Adversarial Hashing: label network guides image/text nets, with discriminators",
     citation=Citation("Self-Supervised Adversarial Hashing Networks for Cross-Modal Retrieval", "CVPR", 2018,
-                      "Chao Li, Cheng Deng, Ning Li, Wei Liu, Xinbo Gao, Dacheng Tao"),
+                      "Chao Li, Cheng Deng, Ning Li, Wei Liu, Xinbo Gao, Dacheng Tao",
+                      url="https://openaccess.thecvf.com/content_cvpr_2018/html/Li_Self-Supervised_Adversarial_Hashing_CVPR_2018_paper.html"),
+    code_url="https://github.com/lelan-li/SSAH",
     create=lazy("cmhbench_methods.ssah:SSAH"), defaults=DEFAULTS, presets=PRESETS, image_encoder="cnnf", stages={"train": "epochs"},
     cuda_precision="fp32",  # the official code trains in fp32
     # adversarial: "code" sends no gradient into ImgNet/TxtNet, as the official code; "paper" lets it flow
