@@ -313,7 +313,11 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
 
     cluster = ClusterOptions(partition=partition, time_min=time_min, gpus_per_job=gpus_per_job,
                              cpus_per_job=cpus_per_job, mem_gb=mem_gb, max_parallel=max_parallel,
-                             wait=not no_wait, on_submitted=on_submitted)
+                             wait=not no_wait, on_submitted=on_submitted,
+                             on_held=lambda tasks: console.print(
+                                 f"{len(tasks)} job(s) still queued from an earlier submission "
+                                 f"({safe(', '.join(tasks[:5]))}{', ...' if len(tasks) > 5 else ''}): "
+                                 "waiting for them, not submitting them again"))
     summary = launch(spec, executor, workers=workers, cluster=cluster, on_plan=on_plan, report=report)
     console.print(f"ran {summary.count('ran')}, already done {summary.count('done', 'done-elsewhere')}, "
                   f"submitted {summary.count('submitted')}, failed {summary.count('failed')}")

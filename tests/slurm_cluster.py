@@ -94,7 +94,11 @@ class SlurmCluster:
                        capture_output=True)
         key.chmod(0o600)
         munge_socket = self.folder / "munge" / "munge.socket"
-        self.conf.write_text(_conf(self, munge_socket, _free_port(), _free_port()))
+        controller_port = _free_port()
+        node_port = _free_port()
+        while node_port == controller_port:
+            node_port = _free_port()
+        self.conf.write_text(_conf(self, munge_socket, controller_port, node_port))
         log = self.folder / "log"
         # --force: munged refuses sockets under world-writable folders such as /tmp without it
         self._spawn(["munged", "--foreground", "--force", f"--socket={munge_socket}", f"--key-file={key}",
@@ -123,14 +127,31 @@ class SlurmCluster:
         raise RuntimeError(f"timed out waiting for {what}:\n{self.logs()}")
 
     def cancel_all(self) -> None:
-        """Cancel every job and wait until the queue is empty (so no job step outlives the cluster)."""
+        """Cancel every job and wait until the queue reads empty (so no job leaks into the next test)."""
         self.command("scancel", "--full", "--user", "root", check=False)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.command("squeue", "-h", check=False).stdout.strip():
+        while time.monotonic() < deadline:
+            queue = self.command("squeue", "-h", check=False)
+            if queue.returncode == 0 and not queue.stdout.strip():
+                return
             time.sleep(0.5)
 
+    def _job_processes(self) -> list[int]:
+        """Processes started for this cluster (daemons, job steps, their children): they carry its
+        SLURM_CONF in their environment (sbatch --export=ALL passes it on to every task)."""
+        marker = f"SLURM_CONF={self.conf}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if marker in (entry / "environ").read_bytes().split(b"\0"):
+                        found.append(int(entry.name))
+                except OSError:
+                    continue
+        return found
+
     def stop(self) -> None:
-        if self.processes and self.processes[-1].poll() is None:
+        if self.processes and all(p.poll() is None for p in self.processes):
             self.cancel_all()
         for process in reversed(self.processes):  # slurmd, slurmctld, then munged
             if process.poll() is None:
@@ -141,6 +162,11 @@ class SlurmCluster:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        for pid in self._job_processes():  # job steps run in sessions of their own: stop them by PID
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _conf(cluster: SlurmCluster, munge_socket: Path, controller_port: int, node_port: int) -> str:
@@ -152,8 +178,8 @@ def _conf(cluster: SlurmCluster, munge_socket: Path, controller_port: int, node_
         "SlurmUser=root", "SlurmdUser=root",
         f"SlurmctldPort={controller_port}", f"SlurmdPort={node_port}",
         # cred_expire also sets how long Slurm holds a requeued job before it may run again (120 s
-        # by default); 5 s keeps the requeue test short
-        "AuthType=auth/munge", f"AuthInfo=socket={munge_socket},cred_expire=5", "CredType=cred/munge",
+        # by default); 15 s keeps the requeue test short and still leaves time to see the job pending
+        "AuthType=auth/munge", f"AuthInfo=socket={munge_socket},cred_expire=15", "CredType=cred/munge",
         f"StateSaveLocation={folder / 'state'}", f"SlurmdSpoolDir={folder / 'spool'}",
         f"SlurmctldPidFile={folder / 'slurmctld.pid'}", f"SlurmdPidFile={folder / 'slurmd.pid'}",
         f"SlurmctldLogFile={folder / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={folder / 'log' / 'slurmd.log'}",

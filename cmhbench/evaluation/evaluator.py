@@ -31,7 +31,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
-from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions  # noqa: F401 (re-exported)
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
 from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy

@@ -37,9 +37,16 @@ def installed_method_specs() -> list[MethodSpec]:
         from cmhbench.plugins.registry import get_registry
 
         registry = get_registry()
-        return [registry.method(name) for name in registry.names("method")]
+        names = registry.names("method")
     except Exception:  # a broken plugin environment must not stop a board built from result files
         return []
+    specs = []
+    for name in names:
+        try:
+            specs.append(registry.method(name))
+        except Exception:  # one conflicting or broken method hides only its own numbers
+            continue
+    return specs
 
 
 def reported_rows(table: Table, specs: Iterable[MethodSpec], metric: str = "map") -> list[ReportedRow]:

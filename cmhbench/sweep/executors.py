@@ -41,7 +41,8 @@ class ClusterOptions:
     mem_gb: float | None = None
     max_parallel: int = 16
     wait: bool = True
-    on_submitted: Callable[[Any], None] | None = None  # told the slurm.Submission once sbatch accepted it
+    on_submitted: Callable[[Any], None] | None = None  # told each slurm.Submission once sbatch accepted it
+    on_held: Callable[[list[str]], None] | None = None  # told the tasks an earlier submission still queues
 
 
 def new_attempt() -> str:
@@ -144,16 +145,25 @@ def _run_slurm(jobs: list[Job], manifest: Path, attempt: str, cluster: ClusterOp
             report(outcomes[job.run_id])
     if not pending:
         return list(outcomes.values())
-    submission = slurm.submit(pending, manifest, attempt, partition=cluster.partition,
-                              gpus_per_job=cluster.gpus_per_job, time_min=cluster.time_min,
-                              cpus_per_job=cluster.cpus_per_job, mem_gb=cluster.mem_gb,
-                              max_parallel=cluster.max_parallel)
+    # tasks an earlier invocation submitted and Slurm still holds are waited for, not submitted again
+    held = slurm.held_tasks(manifest.parent.parent, manifest.stem)
+    new = [job for job in pending if job.run_id not in held]
+    submissions = slurm.submit(new, manifest, attempt, partition=cluster.partition,
+                               gpus_per_job=cluster.gpus_per_job, time_min=cluster.time_min,
+                               cpus_per_job=cluster.cpus_per_job, mem_gb=cluster.mem_gb,
+                               max_parallel=cluster.max_parallel) if new else []
+    watched = [(submission, index) for submission in submissions for index in range(len(submission.run_ids))]
+    watched += [held[job.run_id] for job in pending if job.run_id in held]
     if cluster.on_submitted:
-        cluster.on_submitted(submission)
+        for submission in submissions:
+            cluster.on_submitted(submission)
+    if cluster.on_held and any(job.run_id in held for job in pending):
+        cluster.on_held(sorted(held[job.run_id][0].task(held[job.run_id][1]) for job in pending if job.run_id in held))
     if not cluster.wait:
-        for index, job in enumerate(pending):
-            outcomes[job.run_id] = JobOutcome(job.run_id, job.label, "submitted",
-                                              error=f"slurm task {submission.job_id}_{index}")
+        for submission, index in watched:
+            run_id = submission.run_ids[index]
+            job = next(job for job in pending if job.run_id == run_id)
+            outcomes[run_id] = JobOutcome(run_id, job.label, "submitted", error=f"slurm task {submission.task(index)}")
     else:
-        outcomes.update(slurm.wait_for(submission, pending, attempt, report=report))
+        outcomes.update(slurm.wait_for(watched, pending, report=report))
     return [outcomes[job.run_id] for job in jobs]

@@ -64,7 +64,7 @@ def slurm_queue(results: str | Path, sweep_name: str) -> dict[str, str]:
         for index, (state, reason) in (slurm.queued_tasks(submission.job_id) or {}).items():
             if index < len(submission.run_ids):
                 why = f" ({reason})" if reason and reason != "None" else ""
-                found[submission.run_ids[index]] = f"slurm task {submission.job_id}_{index} {state}{why}"
+                found[submission.run_ids[index]] = f"slurm task {submission.task(index)} {state}{why}"
     return found
 
 

@@ -5,9 +5,9 @@ through the manifest's jobs (see `jobs.work_through`) and prints one JSON line p
 stdout for the parent to collect. Its GPU is chosen by the parent through CUDA_VISIBLE_DEVICES; its
 CPU thread count through CMHBENCH_TORCH_THREADS.
 
-``python -m cmhbench.sweep.worker MANIFEST --attempt A --slurm-tasks FILE`` (a Slurm array task) runs
-the one job that FILE, a JSON list of run_ids, names at index SLURM_ARRAY_TASK_ID, with as many CPU
-threads as Slurm gave the task; it exits 1 when the job failed.
+``python -m cmhbench.sweep.worker --attempt A --slurm-tasks FILE`` (a Slurm array task) runs the one
+job at index SLURM_ARRAY_TASK_ID of FILE (the submission's list of jobs), with as many CPU threads as
+Slurm gave the task; it exits 1 when the job failed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m cmhbench.sweep.worker")
-    parser.add_argument("manifest")
+    parser.add_argument("manifest", nargs="?", help="the sweep manifest (not with --slurm-tasks)")
     parser.add_argument("--attempt", required=True)
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--slurm-tasks", help="JSON list of run_ids; run the one at SLURM_ARRAY_TASK_ID")
@@ -34,22 +34,23 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(int(threads))
     from cmhbench.sweep.jobs import execute_job, work_through
     from cmhbench.sweep.manifest import read_manifest
-
-    _, jobs = read_manifest(args.manifest)
+    from cmhbench.sweep.spec import Job
 
     def emit(outcome) -> None:
         print(json.dumps(outcome.as_dict()), flush=True)
 
     if args.slurm_tasks:
-        run_ids = json.loads(Path(args.slurm_tasks).read_text(encoding="utf-8"))
-        run_id = run_ids[int(os.environ["SLURM_ARRAY_TASK_ID"])]
-        job = next(job for job in jobs if job.run_id == run_id)
+        tasks = json.loads(Path(args.slurm_tasks).read_text(encoding="utf-8"))
+        job = Job(**tasks[int(os.environ["SLURM_ARRAY_TASK_ID"])])
         outcome = execute_job(job, args.attempt, wait=True)
         emit(outcome)
         if outcome.status == "failed":
             print(outcome.error, file=sys.stderr)
             sys.exit(1)
         return
+    if not args.manifest:
+        parser.error("give the sweep manifest")
+    _, jobs = read_manifest(args.manifest)
     work_through(jobs, args.attempt, offset=args.offset, report=emit)
 
 
