@@ -428,3 +428,21 @@ def test_a_spec_cannot_place_a_script_link_on_the_board():
     with pytest.raises(ValueError, match="code_url 'javascript:x'"):
         MethodSpec(name="m", description="d", citation=Citation("A", "B", 2026), create=lambda setup: None,
                    code_url="javascript:x")
+
+
+def test_closed_form_rows_carry_no_epoch_budget(tmp_path):
+    """A shallow method records one "solve" stage whatever the protocol's budget: its row is not
+    labelled with the budget, and its run page says it has no epochs."""
+    folder = tmp_path / "results"
+    shallow = make_result("cvh", epochs=120)
+    shallow["training"]["epochs"] = {"solve": {"planned": 1, "run": 1}}
+    deep = make_result("dcmh", epochs=120)
+    deep["training"]["epochs"] = {"train": {"planned": 120, "run": 120}}
+    write_result(folder, shallow)
+    write_result(folder, deep)
+    site = build_site([folder], tmp_path / "site").out
+    (table,) = build_tables(load_results([folder]).entries)
+    labels = {row.method: row.label for row in table.rows}
+    assert labels == {"cvh": "cvh (alexnet / identity)", "dcmh": "dcmh (alexnet / identity), 120 epochs"}
+    pages = {page.read_text().count("none: closed form") for page in (site / "runs").glob("*.html")}
+    assert pages == {0, 1}

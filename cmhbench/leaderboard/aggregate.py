@@ -261,15 +261,22 @@ def _label_rows(rows: list[Row]) -> None:
         base = (row.method, row.encoders)
         counter[base] = counter.get(base, 0) + 1
         label = f"{row.method} ({row.encoders})"
-        # a closed-form method records no epochs (training.epochs == {}): an epoch budget means nothing to it
-        closed_form = all(e.result.get("training", {}).get("epochs") == {} for e in row.entries)
-        if row.config["epochs"] and not closed_form:
+        if row.config["epochs"] and not is_closed_form(row.entries):
             label += f", {row.config['epochs']} epochs"
         if row.config["preset"]:
             label += f", preset {row.config['preset']}"
         if seen[base] > 1:
             label += f", config {counter[base]}"
         row.label = label
+
+
+def is_closed_form(entries: list[Entry]) -> bool:
+    """Whether a row's method has no epochs for a budget to set: it records none (training.epochs
+    == {}), or only the one-pass "solve" stage of the built-in shallow methods."""
+    def closed(result: dict[str, Any]) -> bool:
+        epochs = (result.get("training") or {}).get("epochs")
+        return epochs is not None and set(epochs) <= {"solve"}
+    return bool(entries) and all(closed(e.result) for e in entries)
 
 
 def format_stat(stat: Stat | None) -> str:
