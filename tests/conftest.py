@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,23 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", "from cmhbench.cli import main; main()", *args],
                           capture_output=True, text=True, env=full_env, cwd=cwd, timeout=900)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something true (returned), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def result_files(folder: Path) -> list[Path]:
+    """The result files under a results folder (its hidden bookkeeping folders left out)."""
+    return sorted(p for p in folder.rglob("*.json")
+                  if not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

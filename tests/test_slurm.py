@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cmhbench.sweep import slurm
-from conftest import run_cli, shared_data
+from conftest import result_files, run_cli, shared_data, wait_for
 from slurm_cluster import PARTITION, skip_or_fail_without_slurm, start_cluster
 
 TINY = ["--dataset-opt", "size=200", "--dataset-opt", "vocabulary=160"]
@@ -45,19 +45,8 @@ def _cli_process(*args: str, env: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
 
 
-def _results(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.json")
-                  if not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _status(results: Path, env: dict) -> list[dict]:
@@ -68,6 +57,13 @@ def _status(results: Path, env: dict) -> list[dict]:
 
 def _submission(results: Path, name: str) -> slurm.Submission:
     (submission,) = slurm.find_submissions(results, name)
+    return submission
+
+
+def _submitted_and_checkpointed(results: Path, name: str) -> slurm.Submission:
+    """Wait for the sweep's submission, then for its first task's first epoch checkpoint."""
+    submission = wait_for(lambda: slurm.find_submissions(results, name), 120, "the submission")[0]
+    wait_for(lambda: _progress(results, submission.run_ids[0]) >= 1, 300, "the first checkpoint")
     return submission
 
 
@@ -107,7 +103,7 @@ def test_sweep_lands_every_result_while_status_follows_it(cluster, env, tmp_path
     assert "submitted slurm job array" in out and "ran 4, already done 0" in out, out
     assert "sacct" not in out + err
     assert seen & {"pending", "running"} and seen <= {"pending", "running", "done"}, seen
-    files = _results(results)
+    files = result_files(results)
     assert sorted(p.relative_to(results).parts[:2] for p in files) == [
         ("toy", "cvh"), ("toy", "dcmh"), ("wiki", "cvh"), ("wiki", "dcmh")]
     assert {job["state"] for job in _status(results, env)} == {"done"}
@@ -146,7 +142,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, env, tmp_path
     results = tmp_path / "results"
     sweep = _cli_process("sweep", str(grid), "--results", str(results), "--name", "requeue", *CLUSTER_OPTIONS, env=env)
     try:
-        submission = _wait_for(lambda: slurm.find_submissions(results, "requeue"), 120, "the submission")[0]
+        submission = wait_for(lambda: slurm.find_submissions(results, "requeue"), 120, "the submission")[0]
         run_id = submission.run_ids[0]
         # the same sweep again while its task is queued or running: it waits, it does not submit twice
         again = run_cli("sweep", str(grid), "--results", str(results), "--name", "requeue", *CLUSTER_OPTIONS,
@@ -154,9 +150,9 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, env, tmp_path
         assert again.returncode == 0 and "1 job(s) still queued from an earlier submission" in again.stdout, \
             again.stdout + again.stderr
         assert "submitted slurm job array" not in again.stdout and len(slurm.find_submissions(results, "requeue")) == 1
-        _wait_for(lambda: _progress(results, run_id) >= 1, 300, "the first checkpoint")
+        wait_for(lambda: _progress(results, run_id) >= 1, 300, "the first checkpoint")
         cluster.command("scontrol", "requeue", f"{submission.job_id}_0")
-        pending = _wait_for(lambda: [job for job in _status(results, env) if job["state"] == "pending"],
+        pending = wait_for(lambda: [job for job in _status(results, env) if job["state"] == "pending"],
                             60, "status to show the requeued job pending")
         assert f"slurm task {submission.job_id}_0" in pending[0]["detail"]
         out, err = sweep.communicate(timeout=600)
@@ -165,7 +161,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, env, tmp_path
             sweep.kill()
     assert sweep.returncode == 0, out + err
     assert "start 1" in submission.log_path(0).read_text()  # Slurm ran it a second time
-    (after,), (before,) = _results(results), _results(reference_dir)
+    (after,), (before,) = result_files(results), result_files(reference_dir)
     after, before = json.loads(after.read_text()), json.loads(before.read_text())
     assert after["run_id"] == before["run_id"]
     assert 1 <= after["training"]["resumed_from"]["train"] < 40
@@ -181,8 +177,7 @@ def test_task_signalled_near_its_time_limit_requeues_itself_and_resumes(cluster,
     sweep = _cli_process("sweep", str(_deep_sweep(tmp_path, epochs=40)), "--results", str(results),
                          "--name", "timeout", *CLUSTER_OPTIONS, env=env)
     try:
-        submission = _wait_for(lambda: slurm.find_submissions(results, "timeout"), 120, "the submission")[0]
-        _wait_for(lambda: _progress(results, submission.run_ids[0]) >= 1, 300, "the first checkpoint")
+        submission = _submitted_and_checkpointed(results, "timeout")
         cluster.command("scancel", "--signal=USR1", "--batch", f"{submission.job_id}_0")
         out, err = sweep.communicate(timeout=600)
     finally:
@@ -191,7 +186,7 @@ def test_task_signalled_near_its_time_limit_requeues_itself_and_resumes(cluster,
     assert sweep.returncode == 0, out + err
     log = submission.log_path(0).read_text()
     assert "near the time limit: requeueing" in log and "start 1" in log, log
-    (result,) = _results(results)
+    (result,) = result_files(results)
     assert json.loads(result.read_text())["training"]["resumed_from"]["train"] >= 1
 
 
@@ -202,8 +197,7 @@ def test_cancelled_job_ends_the_waiting_sweep_with_a_clear_failure(cluster, env,
     sweep = _cli_process("sweep", str(_deep_sweep(tmp_path, epochs=200)), "--results", str(results),
                          "--name", "cancel", *CLUSTER_OPTIONS, env=env)
     try:
-        submission = _wait_for(lambda: slurm.find_submissions(results, "cancel"), 120, "the submission")[0]
-        _wait_for(lambda: _progress(results, submission.run_ids[0]) >= 1, 300, "the first checkpoint")
+        submission = _submitted_and_checkpointed(results, "cancel")
         cluster.command("scancel", f"{submission.job_id}_0")
         out, err = sweep.communicate(timeout=120)
     finally:

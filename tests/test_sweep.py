@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from cmhbench.sweep.jobs import read_state
 from cmhbench.sweep.manifest import read_manifest
 from cmhbench.sweep.spec import expand, load_sweep_file, spec_from_mapping
 from cmhbench.sweep.status import sweep_status
-from conftest import run_cli
+from conftest import result_files, run_cli, wait_for
 
 # tiny toy: 200 pairs at 64 px (AlexNet's smallest comfortable input), a few seconds per job
 TINY = {"size": 200, "image_size": 64, "vocabulary": 160}
@@ -39,8 +38,6 @@ def _sweep_file(tmp_path: Path, results: Path, **overrides) -> Path:
     return path
 
 
-def _results(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.json") if not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def test_grid_expansion_matches_run_ids_of_single_runs(tmp_path):
@@ -98,7 +95,7 @@ def test_workers_run_everything_skip_done_and_isolate_a_failure(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "2 job(s) failed" in out.stderr and "cmhbench status grid" in out.stderr
     assert "ran 2, already done 0" in out.stdout
-    done = _results(results)
+    done = result_files(results)
     assert len(done) == 2 and all(json.loads(p.read_text())["method"]["name"] == "ridge-codes" for p in done)
 
     _, jobs = read_manifest(results / ".sweeps" / "grid.json")
@@ -117,14 +114,6 @@ def test_workers_run_everything_skip_done_and_isolate_a_failure(tmp_path):
     assert not list(results.rglob("*.partial"))
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
@@ -146,11 +135,11 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
                               "--name", "killme"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        _, jobs = _wait_for(lambda: (results / ".sweeps" / "killme.json").exists()
+        _, jobs = wait_for(lambda: (results / ".sweeps" / "killme.json").exists()
                             and read_manifest(results / ".sweeps" / "killme.json"), 120, "the manifest")
         job = jobs[0]
         progress = results / ".checkpoints" / job.run_id / "progress.json"
-        _wait_for(lambda: progress.exists() and json.loads(progress.read_text())["progress"].get("train", 0) >= 1,
+        wait_for(lambda: progress.exists() and json.loads(progress.read_text())["progress"].get("train", 0) >= 1,
                   300, "the first checkpoint")
         pid = read_state(str(results), job.run_id)["pid"]
         os.kill(pid, signal.SIGKILL)
@@ -159,7 +148,7 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 1 and "failed" in out
-    assert not _results(results)
+    assert not result_files(results)
     states = sweep_status(jobs)
     # killed after its first checkpoint at the earliest (a fast machine may have written more)
     assert states[0].state == "interrupted" and re.search(r"train [1-9]\d* epochs", states[0].detail)
@@ -167,7 +156,7 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = run_cli("sweep", *common, "--results", str(results), "--executor", "local-gpus", "--workers", "1",
                       "--name", "killme")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    (after,), (before,) = _results(results), _results(reference_dir)
+    (after,), (before,) = result_files(results), result_files(reference_dir)
     after, before = json.loads(after.read_text()), json.loads(before.read_text())
     assert after["run_id"] == before["run_id"]
     assert after["training"]["resumed_from"]["train"] >= 1
@@ -187,7 +176,7 @@ def test_two_sweeps_at_once_never_run_a_job_twice(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, outputs
     ran = [line.split()[1] for out, _ in outputs for line in out.splitlines() if line.startswith("done ")]
     assert sorted(ran) == sorted(set(ran)) and len(ran) == 4, outputs
-    files = _results(results)
+    files = result_files(results)
     assert len(files) == 4
     for path in files:
         json.loads(path.read_text())  # complete, valid JSON
