@@ -147,9 +147,9 @@ def methods(as_json: bool) -> None:
     from cmhbench.plugins.registry import get_registry
 
     registry = get_registry()
-    rows = [{"name": name, "description": registry.method(name).description,
-             "citation": str(registry.method(name).citation), "origin": registry.origin("method", name)}
-            for name in registry.names("method")]
+    specs = [registry.method(name) for name in registry.names("method")]
+    rows = [{"name": spec.name, "description": spec.description, "citation": str(spec.citation),
+             "origin": registry.origin("method", spec.name)} for spec in specs]
     _print_rows(rows, as_json)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import re
@@ -18,8 +19,10 @@ from typing import Any, Iterator
 _FOREIGN_STALE_SECONDS = 24 * 3600
 
 
+@functools.cache
 def _pid_namespace() -> str:
-    """The process-id namespace (containers sharing a host name may not share it), "0" where unknown."""
+    """The process-id namespace (containers sharing a host name may not share it), "0" where unknown.
+    Read once: every atomic write asks."""
     try:
         return str(os.stat("/proc/self/ns/pid").st_ino)
     except OSError:

@@ -76,11 +76,20 @@ class Row:
     config: dict[str, Any]  # preset, hyper-parameters, epoch budget
     entries: list[Entry] = field(default_factory=list)
     label: str = ""
+    # scored() per (entry count, bits, direction): every table, plot and page asks again
+    _scored: dict[tuple[int, int, str], list[dict[str, Any]]] = field(default_factory=dict, repr=False,
+                                                                     compare=False)
 
     def scored(self, bits: int, direction: str) -> list[dict[str, Any]]:
         """One result per seed that scored ``direction`` at ``bits``. A seed can have several: runs
         that differ only in the directions they asked for (e.g. a later `--directions i2t,t2i,i2i`
         rerun) are distinct runs, but one sample each; the newest counts."""
+        key = (len(self.entries), bits, direction)
+        if key not in self._scored:
+            self._scored[key] = self._newest_per_seed(bits, direction)
+        return self._scored[key]
+
+    def _newest_per_seed(self, bits: int, direction: str) -> list[dict[str, Any]]:
         by_seed: dict[int, dict[str, Any]] = {}
         for result in (e.result for e in self.entries if e.result["bits"] == bits):
             if direction in result["metrics"]:
@@ -163,17 +172,24 @@ class Table:
 
     def metrics(self) -> list[Metric]:
         """The metrics any run of this table recorded, in the board's order."""
-        return [m for m in METRICS if any(row.cell(b, d, m.key) for row in self.rows for b, d in self.columns)]
+        recorded = {metric for metric, _, _ in self._best}
+        return [m for m in METRICS if m.key in recorded]
 
-    def chance(self) -> list[str]:
+    @cached_property
+    def chance_values(self) -> list[float | None]:
         """The chance row, in column order: the expected mAP of a random ranking (``map_chance``, exact
-        from the labels; the same for every run of a column), "–" where no result records it."""
-        out = []
+        from the labels; the same for every run of a column, to 4 decimals), None where no result
+        records it."""
+        out: list[float | None] = []
         for bits, direction in self.columns:
             values = {round(r["metrics"][direction]["map_chance"], 4) for row in self.rows
                       for r in row.scored(bits, direction) if "map_chance" in r["metrics"][direction]}
-            out.append(f"{values.pop():.4f}" if len(values) == 1 else "–")
+            out.append(values.pop() if len(values) == 1 else None)
         return out
+
+    def chance(self) -> list[str]:
+        """The chance row as printed: "–" where no result records it."""
+        return ["–" if value is None else f"{value:.4f}" for value in self.chance_values]
 
     def cells(self, row: Row, metric: str = "map") -> list["Cell"]:
         """One row's cells in column order, each with its statistic and whether it is the best."""

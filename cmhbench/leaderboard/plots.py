@@ -22,7 +22,7 @@ def _safe(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _figure(directions: list[str], legend_inches: float = 0.0):
+def _figure(directions: list[str], legend_inches: float):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,16 +37,15 @@ def _finish(plt, fig, axes, out: Path) -> None:
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(2, len(labels)), fontsize=10,
                    bbox_to_anchor=(0.5, 0.0), frameon=False)
-    lines = (len(labels) + 1) // 2 if handles else 0  # two legend entries a line, 0.3 inch each
-    fig.tight_layout(rect=(0, min(0.7, (0.3 * lines + 0.1) / fig.get_figheight()), 1, 1))
+    fig.tight_layout(rect=(0, min(0.7, (_legend_inches(len(labels)) + 0.1) / fig.get_figheight()), 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
 
 
-def _legend_height(table: Table) -> float:
-    """Inches the legend (two entries a line) takes below the panels."""
-    return 0.3 * ((len(table.rows) + 1) // 2)
+def _legend_inches(entries: int) -> float:
+    """Inches a legend takes below the panels: two entries a line, 0.3 inch each."""
+    return 0.3 * ((entries + 1) // 2)
 
 
 def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
@@ -55,7 +54,7 @@ def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
         for part, x, y, xlabel, ylabel, what in (
                 ("pr_by_radius", "recall", "precision", "recall", "precision", "precision–recall by Hamming radius"),
                 ("precision_at", "k", "value", "K", "precision@K", "precision@K")):
-            plt, fig, axes = _figure(table.directions, _legend_height(table))
+            plt, fig, axes = _figure(table.directions, _legend_inches(len(table.rows)))
             for ax, direction in zip(axes, table.directions):
                 for row in table.rows:
                     curve = row.curve(bits, direction, part, x, y)
@@ -75,7 +74,7 @@ def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
 def _map_against_bits(table: Table, folder: Path) -> Plot:
     """mAP against code length with seed error bars (± one sample standard deviation); with a single
     code length, a bar per row instead of a column of dots."""
-    plt, fig, axes = _figure(table.directions, _legend_height(table))
+    plt, fig, axes = _figure(table.directions, _legend_inches(len(table.rows)))
     single = len(table.bits) == 1
     for ax, direction in zip(axes, table.directions):
         for index, row in enumerate(table.rows):
@@ -89,7 +88,7 @@ def _map_against_bits(table: Table, folder: Path) -> Plot:
             else:
                 ax.errorbar([b for b, _ in stats], [s.mean for _, s in stats], yerr=errors, marker="o", capsize=3,
                             label=_safe(row.label), color=f"C{index % 10}")
-        chance = _chance(table, table.bits[0], direction)
+        chance = table.chance_values[table.columns.index((table.bits[0], direction))]
         if chance is not None:
             ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
         if single:
@@ -107,14 +106,14 @@ def _map_against_bits(table: Table, folder: Path) -> Plot:
 def _map_against_time(table: Table, folder: Path) -> Plot:
     """Accuracy against cost, as ann-benchmarks plots recall against throughput: each row's mean mAP
     against its mean training time, one point per code length, the marker telling the device."""
-    plt, fig, axes = _figure(table.directions, _legend_height(table) + 0.3)
-    markers = {}
+    plt, fig, axes = _figure(table.directions, _legend_inches(len(table.rows)) + 0.3)
+    devices = [_device(row) for row in table.rows]
+    markers: dict[str, str] = {}
     for ax, direction in zip(axes, table.directions):
-        for index, row in enumerate(table.rows):
+        for index, (row, device) in enumerate(zip(table.rows, devices)):
             points = [(t, s, b) for b in table.bits if (s := row.cell(b, direction)) and (t := row.seconds(b))]
             if not points:
                 continue
-            device = _device(row)
             marker = markers.setdefault(device, "os^Dv<>"[len(markers) % 7])
             ax.errorbar([t.mean for t, _, _ in points], [s.mean for _, s, _ in points],
                         xerr=[t.std or 0.0 for t, _, _ in points], yerr=[s.std or 0.0 for _, s, _ in points],
@@ -134,11 +133,3 @@ def _device(row) -> str:
     devices = sorted({str(e.result["environment"].get("gpu") or e.result["environment"].get("device") or "?")
                       for e in row.entries})
     return " + ".join(devices)
-
-
-def _chance(table: Table, bits: int, direction: str) -> float | None:
-    column = table.columns.index((bits, direction)) if (bits, direction) in table.columns else None
-    if column is None:
-        return None
-    value = table.chance()[column]
-    return float(value) if value not in ("–", "") else None

@@ -7,11 +7,11 @@ Result files written by older versions lack some fields; each fact then says so 
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from cmhbench.leaderboard.aggregate import is_closed_form
 from cmhbench.leaderboard.load import Entry
+from cmhbench.results.rerun import rerun_command as command_line_of
 
 
 def plugin(result: dict[str, Any]) -> str:
@@ -69,16 +69,12 @@ def rerun_command(result: dict[str, Any]) -> str:
     if isinstance(result.get("rerun"), str):
         return result["rerun"]
     protocol = result.get("protocol") or {}
-    parts = ["cmhbench", "run", "--method", result["method"]["name"], "--dataset", result["dataset"]["name"],
-             "--bits", str(result["bits"]), "--seeds", str(result["seed"])]
-    if result.get("epoch_override") is not None:
-        parts += ["--epochs", str(result["epoch_override"])]
     preset = result["method"].get("preset")
-    if preset and preset != protocol.get("preset"):
-        parts += ["--preset", str(preset)]
-    for key, value in sorted((result["dataset"].get("options") or {}).items()):
-        parts += ["--dataset-opt", f"{key}={value}"]
-    image = (result.get("encoders") or {}).get("image") or {}
-    if protocol.get("image_encoder") and image.get("name") and image["name"] != protocol["image_encoder"]:
-        parts += ["--image-encoder", str(image["name"])]
-    return shlex.join(parts) + "   (put together from the result; hyper-parameter overrides not shown)"
+    image = ((result.get("encoders") or {}).get("image") or {}).get("name")
+    command = command_line_of(
+        method=result["method"]["name"], dataset=result["dataset"]["name"], bits=result["bits"],
+        seed=result["seed"], epochs=result.get("epoch_override"),
+        preset=preset if preset != protocol.get("preset") else None,
+        dataset_options=result["dataset"].get("options"),
+        image_encoder=image if protocol.get("image_encoder") and image != protocol["image_encoder"] else None)
+    return command + "   (put together from the result; hyper-parameter overrides not shown)"

@@ -112,8 +112,8 @@ def _recover_interrupted_swap(out: Path) -> None:
 
 def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str, note: str | None) -> None:
     env = _environment()
-    specs = installed_method_specs()
-    papers = {table.slug: reported_rows(table, specs) for table in tables}
+    specs = {spec.name: spec for spec in installed_method_specs()}
+    papers = {table.slug: reported_rows(table, specs.values()) for table in tables}
 
     def paper_difference(table: Table, row: Row, cell) -> str:
         """ "Δ +0.0123 vs paper" for a map cell whose method's paper reports the same column."""
@@ -122,9 +122,11 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
         delta = difference(row, papers[table.slug], cell.bits, cell.direction, cell.stat.mean)
         return "" if delta is None else f"Δ {delta:+.4f} vs paper"
 
-    links = {spec.name: {"paper": spec.citation.url, "code": spec.code_url} for spec in specs}
-    env.globals.update(reported=lambda table: papers[table.slug], paper_difference=paper_difference,
-                       links=lambda method: links.get(method, {}))
+    def links(method: str) -> dict[str, str]:
+        spec = specs.get(method)
+        return {"paper": spec.citation.url, "code": spec.code_url} if spec else {}
+
+    env.globals.update(reported=lambda table: papers[table.slug], paper_difference=paper_difference, links=links)
     counts = {"entries": len(report.entries), "rejected": len(report.rejected), "merged": report.merged}
     common = {"tables": tables, "version": cmhbench.__version__, "title": title,
               "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
@@ -166,7 +168,7 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     for method in methods:
         rows: list[tuple[Table, Row]] = [(t, r) for t in tables for r in t.rows if r.method == method]
         first = rows[0][1].entries[0].result["method"]
-        spec = next((spec for spec in specs if spec.name == method), None)
+        spec = specs.get(method)
         page = env.get_template("method.html").render(
             **common, root="../", page_title=f"{method} · {title}", method=method, rows=rows,
             description=first.get("description"), citation=first.get("citation"),

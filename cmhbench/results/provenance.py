@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 import cmhbench
+from cmhbench.results.rerun import rerun_command as build_rerun_command
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -53,29 +54,12 @@ def command_line() -> str:
 
 def rerun_command(request: Any) -> str:
     """The `cmhbench run` command that defines this run again, whatever started it (`cmhbench run`, a
-    sweep worker, a library call): what a reader of the leaderboard can copy. No paths but an
-    --image-weights file, which is named as given."""
-    import shlex
-
-    parts = ["cmhbench", "run", "--method", request.method, "--dataset", request.dataset,
-             "--bits", str(request.bits), "--seeds", str(request.seed)]
-    if request.epochs is not None:
-        parts += ["--epochs", str(request.epochs)]
-    if request.preset:
-        parts += ["--preset", request.preset]
-    for key, value in sorted(dict(request.hparams).items()):
-        parts += ["--set", f"{key}={value}"]
-    for key, value in sorted(dict(request.dataset_options).items()):
-        parts += ["--dataset-opt", f"{key}={value}"]
-    if request.image_encoder:
-        parts += ["--image-encoder", request.image_encoder]
-    if request.image_weights:
-        parts += ["--image-weights", str(request.image_weights)]
-    if request.precision and request.precision != "auto":
-        parts += ["--precision", request.precision]
-    if tuple(request.directions) != ("i2t", "t2i"):
-        parts += ["--directions", ",".join(request.directions)]
-    return shlex.join(parts)
+    sweep worker, a library call): what a reader of the leaderboard can copy."""
+    return build_rerun_command(
+        method=request.method, dataset=request.dataset, bits=request.bits, seed=request.seed,
+        epochs=request.epochs, preset=request.preset, hparams=request.hparams,
+        dataset_options=request.dataset_options, image_encoder=request.image_encoder,
+        image_weights=request.image_weights, precision=request.precision, directions=request.directions)
 
 
 def utc_now() -> str:

@@ -138,32 +138,32 @@ def _run_slurm(jobs: list[Job], manifest: Path, attempt: str, cluster: ClusterOp
     from cmhbench.sweep import slurm
 
     outcomes = {job.run_id: JobOutcome(job.run_id, job.label, "done") for job in jobs}
-    pending = [job for job in jobs if not Path(job.result_path).exists()]
-    waiting = {job.run_id for job in pending}
+    pending = {job.run_id: job for job in jobs if not Path(job.result_path).exists()}
     for job in jobs if report else ():
-        if job.run_id not in waiting:
+        if job.run_id not in pending:
             report(outcomes[job.run_id])
     if not pending:
         return list(outcomes.values())
     # tasks an earlier invocation submitted and Slurm still holds are waited for, not submitted again
     held = slurm.held_tasks(manifest.parent.parent, manifest.stem)
-    new = [job for job in pending if job.run_id not in held]
+    held_pending = [held[run_id] for run_id in pending if run_id in held]
+    new = [job for run_id, job in pending.items() if run_id not in held]
     submissions = slurm.submit(new, manifest, attempt, partition=cluster.partition,
                                gpus_per_job=cluster.gpus_per_job, time_min=cluster.time_min,
                                cpus_per_job=cluster.cpus_per_job, mem_gb=cluster.mem_gb,
                                max_parallel=cluster.max_parallel) if new else []
     watched = [(submission, index) for submission in submissions for index in range(len(submission.run_ids))]
-    watched += [held[job.run_id] for job in pending if job.run_id in held]
+    watched += held_pending
     if cluster.on_submitted:
         for submission in submissions:
             cluster.on_submitted(submission)
-    if cluster.on_held and any(job.run_id in held for job in pending):
-        cluster.on_held(sorted(held[job.run_id][0].task(held[job.run_id][1]) for job in pending if job.run_id in held))
+    if cluster.on_held and held_pending:
+        cluster.on_held(sorted(submission.task(index) for submission, index in held_pending))
     if not cluster.wait:
         for submission, index in watched:
-            run_id = submission.run_ids[index]
-            job = next(job for job in pending if job.run_id == run_id)
-            outcomes[run_id] = JobOutcome(run_id, job.label, "submitted", error=f"slurm task {submission.task(index)}")
+            job = pending[submission.run_ids[index]]
+            outcomes[job.run_id] = JobOutcome(job.run_id, job.label, "submitted",
+                                              error=f"slurm task {submission.task(index)}")
     else:
-        outcomes.update(slurm.wait_for(watched, pending, report=report))
+        outcomes.update(slurm.wait_for(watched, list(pending.values()), report=report))
     return [outcomes[job.run_id] for job in jobs]

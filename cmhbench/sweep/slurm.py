@@ -97,45 +97,57 @@ def _must(result: subprocess.CompletedProcess, what: str) -> str:
 
 
 # --- what the cluster offers ----------------------------------------------------------------------
-def partition_resources(partition: str | None) -> tuple[str, list[str]]:
-    """The partition's name (the cluster's default one when None) and its generic resources, as
-    ``sinfo -o %G`` lists them per node group ("(null)" where a group has none)."""
-    rows = [line.split("|", 1) for line in _must(_call("sinfo", "-h", "-o", "%P|%G"), "--partition").splitlines()
-            if "|" in line]
-    by_name: dict[str, list[str]] = {}
+@dataclass
+class Partition:
+    """One partition as ``sinfo -o %P|%G|%l`` lists it, a line per node group."""
+
+    name: str
+    gres: list[str]  # generic resources per node group ("(null)" where a group has none)
+    limits: list[float | None]  # time limits in minutes per node group (None: no limit)
+
+
+def partition_info(partition: str | None) -> Partition:
+    """The named partition (the cluster's default one when None), from one `sinfo`."""
+    listing = _must(_call("sinfo", "-h", "-o", "%P|%G|%l"), "--partition")
+    groups: dict[str, Partition] = {}
     default = None
-    for name, gres in rows:
+    for line in listing.splitlines():
+        if "|" not in line:
+            continue
+        name, gres, limit = (line.split("|") + [""])[:3]
         if name.endswith("*"):
             name = default = name[:-1]
-        by_name.setdefault(name, []).append(gres.strip())
+        group = groups.setdefault(name, Partition(name, [], []))
+        group.gres.append(gres.strip())
+        group.limits.append(minutes_of(limit))
     if partition is None:
         if default is None:
             raise CmhbenchError(f"--partition: the cluster has no default partition; name one of "
-                                f"{', '.join(sorted(by_name)) or '(none listed by sinfo)'}")
+                                f"{', '.join(sorted(groups)) or '(none listed by sinfo)'}")
         partition = default
-    if partition not in by_name:
+    if partition not in groups:
         raise CmhbenchError(f"--partition {partition}: no such partition; sinfo lists "
-                            f"{', '.join(sorted(by_name)) or 'none'}")
-    return partition, by_name[partition]
+                            f"{', '.join(sorted(groups)) or 'none'}")
+    return groups[partition]
 
 
 def has_gpus(gres: list[str]) -> bool:
     return any("gpu" in entry.lower() for entry in gres)
 
 
-def gpus_to_request(asked: int | None, partition: str | None) -> tuple[str, int]:
+def gpus_to_request(asked: int | None, partition: str | Partition | None) -> tuple[str, int]:
     """The partition and GPU count to submit with: as asked, or by default one GPU where the
     partition has GPUs and none where it has not. A request the partition cannot meet is an error
     here, before anything is submitted."""
-    name, gres = partition_resources(partition)
+    info = partition if isinstance(partition, Partition) else partition_info(partition)
     if asked is None:
-        return name, 1 if has_gpus(gres) else 0
+        return info.name, 1 if has_gpus(info.gres) else 0
     if asked < 0:
         raise CmhbenchError(f"--gpus-per-job {asked}: expected 0 or more")
-    if asked > 0 and not has_gpus(gres):
-        raise CmhbenchError(f"--gpus-per-job {asked}: partition {name} has no GPUs (sinfo -o %G lists "
-                            f"{', '.join(sorted(set(gres)))}); use --gpus-per-job 0 or a partition with GPUs")
-    return name, asked
+    if asked > 0 and not has_gpus(info.gres):
+        raise CmhbenchError(f"--gpus-per-job {asked}: partition {info.name} has no GPUs (sinfo -o %G lists "
+                            f"{', '.join(sorted(set(info.gres)))}); use --gpus-per-job 0 or a partition with GPUs")
+    return info.name, asked
 
 
 def minutes_of(limit: str) -> float | None:
@@ -151,16 +163,14 @@ def minutes_of(limit: str) -> float | None:
     return (float(days or 0) * 86400 + seconds) / 60
 
 
-def check_time_limit(partition: str, time_min: int) -> None:
+def check_time_limit(partition: Partition, time_min: int) -> None:
     """A job asking for more time than the partition allows may wait in the queue forever
     (PartitionTimeLimit): refuse it before submitting."""
-    limits = [minutes_of(line) for line in _must(_call("sinfo", "-h", "-p", partition, "-o", "%l"),
-                                                 "--time").splitlines() if line.strip()]
-    finite = [limit for limit in limits if limit is not None]
+    finite = [limit for limit in partition.limits if limit is not None]
     if time_min < 1:
         raise CmhbenchError(f"--time {time_min}: expected at least 1 minute")
-    if finite and len(finite) == len(limits) and time_min > max(finite):
-        raise CmhbenchError(f"--time {time_min}: partition {partition} allows at most {max(finite):g} minutes "
+    if finite and len(finite) == len(partition.limits) and time_min > max(finite):
+        raise CmhbenchError(f"--time {time_min}: partition {partition.name} allows at most {max(finite):g} minutes "
                             "(sinfo -o %l); ask for less")
 
 
@@ -201,8 +211,9 @@ def submit(jobs: list[Job], manifest: Path, attempt: str, *, partition: str | No
            time_min: int, cpus_per_job: int | None, mem_gb: float | None, max_parallel: int) -> list[Submission]:
     """Submit ``jobs`` as job arrays of at most MAX_ARRAY_TASKS tasks; every request the cluster
     cannot meet is refused before the first `sbatch`."""
-    partition, gpus = gpus_to_request(gpus_per_job, partition)
-    check_time_limit(partition, time_min)
+    info = partition_info(partition)
+    partition, gpus = gpus_to_request(gpus_per_job, info)
+    check_time_limit(info, time_min)
     if max_parallel < 1:
         raise CmhbenchError(f"--max-parallel {max_parallel}: expected at least 1")
     submissions = []
@@ -251,15 +262,22 @@ def queued_tasks(job_id: str) -> dict[int, tuple[str, str]] | None:
     return tasks
 
 
+def queued_run_ids(results: str | Path, sweep_name: str) -> dict[str, tuple[Submission, int, str, str]]:
+    """run_id -> (submission, array index, Slurm state, reason) for this sweep's tasks that Slurm
+    still holds, over every array the sweep submitted."""
+    queued: dict[str, tuple[Submission, int, str, str]] = {}
+    for submission in find_submissions(results, sweep_name):
+        for index, (state, reason) in (queued_tasks(submission.job_id) or {}).items():
+            if index < len(submission.run_ids):
+                queued[submission.run_ids[index]] = (submission, index, state, reason)
+    return queued
+
+
 def held_tasks(results: str | Path, sweep_name: str) -> dict[str, tuple[Submission, int]]:
     """run_id -> (submission, array index) for this sweep's tasks that an earlier submission still
     has in Slurm's queue: a sweep run again waits for them instead of submitting them twice."""
-    held: dict[str, tuple[Submission, int]] = {}
-    for submission in find_submissions(results, sweep_name):
-        for index in queued_tasks(submission.job_id) or {}:
-            if index < len(submission.run_ids):
-                held[submission.run_ids[index]] = (submission, index)
-    return held
+    return {run_id: (submission, index)
+            for run_id, (submission, index, _, _) in queued_run_ids(results, sweep_name).items()}
 
 
 def _seconds_of(result_path: str) -> float:

@@ -57,14 +57,12 @@ def slurm_queue(results: str | Path, sweep_name: str) -> dict[str, str]:
     holds; empty where nothing was submitted or Slurm's tools are not on this machine."""
     from cmhbench.sweep import slurm
 
-    found: dict[str, str] = {}
-    for submission in slurm.find_submissions(results, sweep_name):
-        if shutil.which("squeue") is None:
-            return {}
-        for index, (state, reason) in (slurm.queued_tasks(submission.job_id) or {}).items():
-            if index < len(submission.run_ids):
-                why = f" ({reason})" if reason and reason != "None" else ""
-                found[submission.run_ids[index]] = f"slurm task {submission.task(index)} {state}{why}"
+    if shutil.which("squeue") is None:
+        return {}
+    found = {}
+    for run_id, (submission, index, state, reason) in slurm.queued_run_ids(results, sweep_name).items():
+        why = f" ({reason})" if reason and reason != "None" else ""
+        found[run_id] = f"slurm task {submission.task(index)} {state}{why}"
     return found
 
 
