@@ -263,3 +263,10 @@ def test_time_limits_read_as_slurm_writes_them():
     assert slurm.minutes_of("infinite") is None
     assert [slurm.minutes_of(t) for t in ("30", "30:00", "2:00:00", "1-00:00:00", "1-02:30:00")] == [
         30, 30, 120, 1440, 1590]
+
+
+def test_a_jobs_reported_seconds_are_its_wall_times_not_its_segment_count(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"timings": {"train_seconds": 10.0, "encode_seconds": 1.5,
+                                            "evaluate_seconds": 0.5, "train_segments": 2}}))
+    assert slurm._seconds_of(str(path)) == 12.0

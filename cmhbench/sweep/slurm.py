@@ -281,9 +281,10 @@ def held_tasks(results: str | Path, sweep_name: str) -> dict[str, tuple[Submissi
 
 
 def _seconds_of(result_path: str) -> float:
+    """A finished job's train + encode + evaluate seconds (not ``train_segments``, a count)."""
     try:
         timings = json.loads(Path(result_path).read_text(encoding="utf-8"))["timings"]
-        return float(sum(v for v in timings.values() if isinstance(v, (int, float))))
+        return float(sum(v for k, v in timings.items() if k.endswith("_seconds") and isinstance(v, (int, float))))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0.0
 
