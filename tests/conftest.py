@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,12 +42,39 @@ def isolated_cache(tmp_path_factory):
     yield home
 
 
+#: the real `cmhbench` console entry point, as a command line
+CLI = [sys.executable, "-c", "from cmhbench.cli import main; main()"]
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real `cmhbench` console entry point in a subprocess."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-c", "from cmhbench.cli import main; main()", *args],
-                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=900)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=cwd, timeout=900)
+
+
+def cli_process(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start the `cmhbench` entry point in the background (stdout and stderr captured as text)."""
+    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def checkpoint_progress(results: Path, run_id: str, stage: str = "train") -> int:
+    """Epochs of ``stage`` a run's last checkpoint holds (0 before the first one)."""
+    path = Path(results) / ".checkpoints" / run_id / "progress.json"
+    try:
+        return json.loads(path.read_text())["progress"].get(stage, 0)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.fixture(scope="session")
+def prepared_wiki() -> str:
+    """The real Wikipedia release prepared once per session in the session's cache folder."""
+    from cmhbench.data.prepare import prepare
+    from cmhbench_datasets.standard import PROFILES
+
+    prepare(PROFILES["wiki"], [shared_data("wiki")])
+    return os.environ["CMHBENCH_HOME"]
 
 
 def wait_for(predicate, timeout: float, what: str):

@@ -25,14 +25,16 @@ def make_result(method: str = "dcmh", dataset: str = "toy", bits: int = 16, seed
                 i2t: float = 0.5, t2i: float = 0.4, *, protocol_version: int = 1, dataset_version: str = "1:abc",
                 hyperparameters: dict | None = None, command: str = "cmhbench run", epochs: int | None = 10,
                 description: str = "a method", created: str = "2026-11-23T00:00:00Z", plugin: str = "test",
-                rerun: str | None = None) -> dict[str, Any]:
+                rerun: str | None = None, dataset_options: dict | None = None,
+                training_epochs: dict | None = None) -> dict[str, Any]:
     result = {
         "schema_version": 1,
         "run_id": "",
         "method": {"name": method, "description": description, "citation": "A. Author. Paper. 2026.",
                    "plugin": plugin, "hyperparameters": hyperparameters or {"lr": 0.1}, "preset": None},
         "dataset": {"name": dataset, "version": dataset_version, "sha256": {"generator": "00"},
-                    "split_sizes": {"query": 10, "retrieval": 100, "train": 50}, "options": {}},
+                    "split_sizes": {"query": 10, "retrieval": 100, "train": 50},
+                    "options": dict(dataset_options or {})},
         "protocol": {"name": dataset, "version": protocol_version, "bits": [16, 32], "seeds": [0, 1, 2]},
         "bits": bits, "seed": seed, "epoch_override": epochs,
         "encoders": {"image": {"name": "alexnet", "weights": "none"}, "text": {"name": "identity", "weights": "none"}},
@@ -46,6 +48,8 @@ def make_result(method: str = "dcmh", dataset: str = "toy", bits: int = 16, seed
     }
     if rerun is not None:
         result["rerun"] = rerun
+    if training_epochs is not None:
+        result["training"]["epochs"] = training_epochs
     result["run_id"] = compute_run_id(definition_of_result(result))
     result["content_sha256"] = content_digest(result)
     return result

@@ -21,7 +21,7 @@ from cmhbench.fsutil import owner_tag, write_json_atomic
 from cmhbench.leaderboard.markdown import escape_cell
 from cmhbench.runner import RunRequest, run
 from cmhbench.textsafe import clean, safe
-from conftest import crash_after_checkpoints, run_cli, shared_data
+from conftest import crash_after_checkpoints, run_cli
 
 # a 50-item training set: at the published rates DCMH's balance-term feedback (lr·batch/N, see
 # dcmh_spec.QUICK) diverges within 2 epochs here, so these bookkeeping tests train at a tenth of them
@@ -75,13 +75,9 @@ def test_bits_beyond_the_evaluators_limit_are_refused_at_planning(tmp_path):
         plan(RunRequest(**{**TINY, "bits": 40000}, results_dir=tmp_path))
 
 
-def test_cvh_bits_beyond_its_feature_width_are_refused_before_training(tmp_path, monkeypatch):
+def test_cvh_bits_beyond_its_feature_width_are_refused_before_training(prepared_wiki, tmp_path, monkeypatch):
     """Wikipedia's 128-d image features give CVH at most 128 bits: 129 is refused, naming the limit,
     before any solve."""
-    from cmhbench.data.prepare import prepare
-    from cmhbench.plugins.registry import get_registry
-
-    prepare(get_registry().dataset("wiki").profile, [str(shared_data("wiki"))])
     import cmhbench_methods.cvh as cvh
 
     def never(*args, **kwargs):

@@ -322,8 +322,6 @@ def test_hostile_site_in_a_real_browser(browser, tmp_path):
 
 def test_an_edited_metric_is_rejected(tmp_path):
     """The run_id covers the definition; content_sha256 covers what was measured."""
-    from cmhbench.leaderboard.load import load_results
-
     honest = make_result(i2t=0.41)
     edited = json.loads(json.dumps(honest))
     edited["metrics"]["i2t"]["map"] = 0.91
@@ -337,8 +335,6 @@ def test_an_edited_metric_is_rejected(tmp_path):
 
 
 def test_non_finite_metrics_are_rejected(tmp_path):
-    from cmhbench.leaderboard.load import load_results
-
     result = make_result()
     result["metrics"]["t2i"]["map_at"]["50"] = float("nan")
     write_result(tmp_path, result)  # a valid digest: the NaN itself is the reason
@@ -347,8 +343,6 @@ def test_non_finite_metrics_are_rejected(tmp_path):
 
 
 def test_one_run_id_with_two_measurements_is_a_conflict(tmp_path):
-    from cmhbench.leaderboard.load import load_results
-
     first = make_result(i2t=0.41, created="2026-11-23T00:00:00Z")
     second = json.loads(json.dumps(first))
     second["metrics"]["i2t"]["map"] = 0.55
@@ -361,17 +355,8 @@ def test_one_run_id_with_two_measurements_is_a_conflict(tmp_path):
 
 
 def test_every_table_has_a_chance_row_and_names_its_dataset_options(tmp_path):
-    from leaderboard_fixtures import make_result, write_result
-
-    from cmhbench.leaderboard.site import build_site
-
     results = tmp_path / "results"
-    from cmhbench.results import compute_run_id, definition_of_result
-
-    small = make_result(dataset_version="1:small")
-    small["dataset"]["options"] = {"size": 400}
-    small["run_id"] = compute_run_id(definition_of_result(small))
-    write_result(results, small)
+    write_result(results, make_result(dataset_version="1:small", dataset_options={"size": 400}))
     write_result(results, make_result(method="ssah"))
     build_site([results], tmp_path / "site")
     markdown = (tmp_path / "site" / "README.md").read_text()
@@ -383,14 +368,7 @@ def test_every_table_has_a_chance_row_and_names_its_dataset_options(tmp_path):
 
 
 def test_closed_form_rows_are_not_labelled_with_epochs(tmp_path):
-    from leaderboard_fixtures import make_result, write_result
-
-    from cmhbench.leaderboard.aggregate import build_tables
-    from cmhbench.leaderboard.load import load_results
-
-    closed = make_result(method="cvh", epochs=120)
-    closed["training"]["epochs"] = {}
-    write_result(tmp_path, closed)
+    write_result(tmp_path, make_result(method="cvh", epochs=120, training_epochs={}))
     write_result(tmp_path, make_result(method="dcmh", epochs=120))
     [table] = build_tables(load_results([tmp_path]).entries)
     labels = {row.method: row.label for row in table.rows}
@@ -434,12 +412,8 @@ def test_closed_form_rows_carry_no_epoch_budget(tmp_path):
     """A shallow method records one "solve" stage whatever the protocol's budget: its row is not
     labelled with the budget, and its run page says it has no epochs."""
     folder = tmp_path / "results"
-    shallow = make_result("cvh", epochs=120)
-    shallow["training"]["epochs"] = {"solve": {"planned": 1, "run": 1}}
-    deep = make_result("dcmh", epochs=120)
-    deep["training"]["epochs"] = {"train": {"planned": 120, "run": 120}}
-    write_result(folder, shallow)
-    write_result(folder, deep)
+    write_result(folder, make_result("cvh", epochs=120, training_epochs={"solve": {"planned": 1, "run": 1}}))
+    write_result(folder, make_result("dcmh", epochs=120, training_epochs={"train": {"planned": 120, "run": 120}}))
     site = build_site([folder], tmp_path / "site").out
     (table,) = build_tables(load_results([folder]).entries)
     labels = {row.method: row.label for row in table.rows}

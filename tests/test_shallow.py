@@ -127,17 +127,6 @@ def test_cmfh_objective_never_increases():
     assert history[-1] < history[0]
 
 
-@pytest.fixture(scope="module")
-def wiki_prepared(tmp_path_factory):
-    import os
-
-    from cmhbench.data.prepare import prepare
-    from cmhbench_datasets.standard import PROFILES
-
-    prepare(PROFILES["wiki"], [shared_data("wiki")])
-    return os.environ["CMHBENCH_HOME"]
-
-
 # measured on these files (i2t, t2i): cvh 0.190/0.185; cmfh 0.227-0.250/0.217-0.243;
 # scm-seq 0.233-0.253/0.228-0.253. The supervised floor, 0.22, is the README's supervised linear
 # figure; SCM-orth cannot reach it here (see the next test).
@@ -145,7 +134,7 @@ FLOORS = {"cvh": (0.17, 0.17), "cmfh": (0.21, 0.20), "scm-seq": (0.22, 0.22)}
 
 
 @pytest.mark.parametrize("method", sorted(FLOORS))
-def test_on_wikipedia(wiki_prepared, tmp_path, method):
+def test_on_wikipedia(prepared_wiki, tmp_path, method):
     for bits in (16, 32, 64):
         outcome = run(RunRequest(method=method, dataset="wiki", bits=bits, seed=0, device="cpu", quiet=True,
                                  results_dir=tmp_path))
@@ -172,7 +161,7 @@ def brute_force_map(query_codes, retrieval_codes, query_labels, retrieval_labels
         for code, label in zip(query_codes, query_labels)]))
 
 
-def test_scm_orth_on_wikipedia_is_capped_by_the_text_rank(wiki_prepared, tmp_path):
+def test_scm_orth_on_wikipedia_is_capped_by_the_text_rank(prepared_wiki, tmp_path):
     """SCM-orth solves one eigenproblem of XᵀSY. The centred 10-topic text proportions (rows sum to
     one) have rank 9, so at most 9 bits carry information at any code length, and mAP stays at the
     9-bit value, below the README's supervised figure. This recomputes that value independently

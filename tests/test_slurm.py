@@ -7,16 +7,14 @@ as a user would and reads the outcome from the results folder and from Slurm its
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from cmhbench.sweep import slurm
-from conftest import result_files, run_cli, shared_data, wait_for
+from conftest import checkpoint_progress, cli_process, result_files, run_cli, wait_for
 from slurm_cluster import PARTITION, skip_or_fail_without_slurm, start_cluster
 
 TINY = ["--dataset-opt", "size=200", "--dataset-opt", "vocabulary=160"]
@@ -40,15 +38,6 @@ def env(cluster):
     cluster.cancel_all()  # a failed test leaves no job behind for the next one
 
 
-def _cli_process(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from cmhbench.cli import main; main()", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-
-
-
-
-
-
 def _status(results: Path, env: dict) -> list[dict]:
     out = run_cli("status", "--results", str(results), "--json", env=env)
     assert out.returncode == 0, out.stderr
@@ -63,32 +52,20 @@ def _submission(results: Path, name: str) -> slurm.Submission:
 def _submitted_and_checkpointed(results: Path, name: str) -> slurm.Submission:
     """Wait for the sweep's submission, then for its first task's first epoch checkpoint."""
     submission = wait_for(lambda: slurm.find_submissions(results, name), 120, "the submission")[0]
-    wait_for(lambda: _progress(results, submission.run_ids[0]) >= 1, 300, "the first checkpoint")
+    wait_for(lambda: checkpoint_progress(results, submission.run_ids[0]) >= 1, 300, "the first checkpoint")
     return submission
 
 
-def _progress(results: Path, run_id: str) -> int:
-    path = results / ".checkpoints" / run_id / "progress.json"
-    try:
-        return json.loads(path.read_text())["progress"].get("train", 0)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-
-
-def test_sweep_lands_every_result_while_status_follows_it(cluster, env, tmp_path):
+def test_sweep_lands_every_result_while_status_follows_it(cluster, env, prepared_wiki, tmp_path):
     """CVH on the real Wikipedia data and DCMH for a few epochs on toy (and the two other cells of
     that grid) run as one array, two tasks at a time; `cmhbench status` sees the jobs pending or
     running, then done; a second sweep submits nothing."""
-    from cmhbench.data.prepare import prepare
-    from cmhbench_datasets.standard import PROFILES
-
-    prepare(PROFILES["wiki"], [shared_data("wiki")])
     results = tmp_path / "results"
     grid = tmp_path / "grid.yaml"
     grid.write_text("methods: [cvh, dcmh]\ndatasets: [wiki, toy]\nbits: [16]\nseeds: [0]\nepochs: 3\n"
                     "dataset_options: {toy: {size: 200, vocabulary: 160}}\ndevice: cpu\n")
     args = ["sweep", str(grid), "--results", str(results), "--name", "grid", *CLUSTER_OPTIONS, "--max-parallel", "2"]
-    sweep = _cli_process(*args, env=env)
+    sweep = cli_process(*args, env=env)
     seen: set[str] = set()
     try:
         while sweep.poll() is None:
@@ -140,7 +117,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, env, tmp_path
     assert reference.returncode == 0, reference.stdout + reference.stderr
 
     results = tmp_path / "results"
-    sweep = _cli_process("sweep", str(grid), "--results", str(results), "--name", "requeue", *CLUSTER_OPTIONS, env=env)
+    sweep = cli_process("sweep", str(grid), "--results", str(results), "--name", "requeue", *CLUSTER_OPTIONS, env=env)
     try:
         submission = wait_for(lambda: slurm.find_submissions(results, "requeue"), 120, "the submission")[0]
         run_id = submission.run_ids[0]
@@ -150,7 +127,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, env, tmp_path
         assert again.returncode == 0 and "1 job(s) still queued from an earlier submission" in again.stdout, \
             again.stdout + again.stderr
         assert "submitted slurm job array" not in again.stdout and len(slurm.find_submissions(results, "requeue")) == 1
-        wait_for(lambda: _progress(results, run_id) >= 1, 300, "the first checkpoint")
+        wait_for(lambda: checkpoint_progress(results, run_id) >= 1, 300, "the first checkpoint")
         cluster.command("scontrol", "requeue", f"{submission.job_id}_0")
         pending = wait_for(lambda: [job for job in _status(results, env) if job["state"] == "pending"],
                             60, "status to show the requeued job pending")
@@ -174,7 +151,7 @@ def test_task_signalled_near_its_time_limit_requeues_itself_and_resumes(cluster,
     """Slurm signals the batch shell (USR1) before the time limit; here the signal is sent by hand.
     The shell requeues its task, which runs again and resumes from its checkpoint."""
     results = tmp_path / "results"
-    sweep = _cli_process("sweep", str(_deep_sweep(tmp_path, epochs=40)), "--results", str(results),
+    sweep = cli_process("sweep", str(_deep_sweep(tmp_path, epochs=40)), "--results", str(results),
                          "--name", "timeout", *CLUSTER_OPTIONS, env=env)
     try:
         submission = _submitted_and_checkpointed(results, "timeout")
@@ -194,7 +171,7 @@ def test_cancelled_job_ends_the_waiting_sweep_with_a_clear_failure(cluster, env,
     """`scancel` of a running task: the waiting sweep returns (it does not hang) with status 1 and a
     line naming the task and its log; status reports the job interrupted, resumable."""
     results = tmp_path / "results"
-    sweep = _cli_process("sweep", str(_deep_sweep(tmp_path, epochs=200)), "--results", str(results),
+    sweep = cli_process("sweep", str(_deep_sweep(tmp_path, epochs=200)), "--results", str(results),
                          "--name", "cancel", *CLUSTER_OPTIONS, env=env)
     try:
         submission = _submitted_and_checkpointed(results, "cancel")

@@ -10,8 +10,6 @@ import json
 import re
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from cmhbench.sweep.jobs import read_state
 from cmhbench.sweep.manifest import read_manifest
 from cmhbench.sweep.spec import expand, load_sweep_file, spec_from_mapping
 from cmhbench.sweep.status import sweep_status
-from conftest import result_files, run_cli, wait_for
+from conftest import checkpoint_progress, cli_process, result_files, run_cli, wait_for
 
 # tiny toy: 200 pairs at 64 px (AlexNet's smallest comfortable input), a few seconds per job
 TINY = {"size": 200, "image_size": 64, "vocabulary": 160}
@@ -129,18 +127,13 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
     assert reference.returncode == 0, reference.stderr
 
     results = tmp_path / "results"
-    env = {**os.environ, **threads}
-    sweep = subprocess.Popen([sys.executable, "-c", "from cmhbench.cli import main; main()", "sweep", *common,
-                              "--results", str(results), "--executor", "local-gpus", "--workers", "1",
-                              "--name", "killme"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    sweep = cli_process("sweep", *common, "--results", str(results), "--executor", "local-gpus", "--workers", "1",
+                        "--name", "killme", env=threads)
     try:
         _, jobs = wait_for(lambda: (results / ".sweeps" / "killme.json").exists()
                             and read_manifest(results / ".sweeps" / "killme.json"), 120, "the manifest")
         job = jobs[0]
-        progress = results / ".checkpoints" / job.run_id / "progress.json"
-        wait_for(lambda: progress.exists() and json.loads(progress.read_text())["progress"].get("train", 0) >= 1,
-                  300, "the first checkpoint")
+        wait_for(lambda: checkpoint_progress(results, job.run_id) >= 1, 300, "the first checkpoint")
         pid = read_state(str(results), job.run_id)["pid"]
         os.kill(pid, signal.SIGKILL)
         out, err = sweep.communicate(timeout=120)
@@ -169,9 +162,8 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
 def test_two_sweeps_at_once_never_run_a_job_twice(tmp_path):
     results = tmp_path / "results"
     sweep = _sweep_file(tmp_path, results, bits=[8, 16, 24, 32], seeds=[0])
-    command = [sys.executable, "-c", "from cmhbench.cli import main; main()", "sweep", str(sweep), "--executor", "local"]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = cli_process("sweep", str(sweep), "--executor", "local")
+    second = cli_process("sweep", str(sweep), "--executor", "local")
     outputs = [p.communicate(timeout=600) for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs
     ran = [line.split()[1] for out, _ in outputs for line in out.splitlines() if line.startswith("done ")]

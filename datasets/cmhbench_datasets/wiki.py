@@ -97,9 +97,7 @@ def read_single_file(path: Path, orientation: str = "auto") -> Items:
               for key, rows in SINGLE_FILE_KEYS.items()}
     for key in ("I_tr", "I_te", "T_tr", "T_te"):
         blocks[key] = to_matrix(blocks[key], str(arrays[key]))
-    label_blocks = [blocks["L_tr"], blocks["L_te"]]
-    if {b.ndim for b in label_blocks} == {2} and {b.shape[1] for b in label_blocks} == {1}:
-        label_blocks = [b[:, 0] for b in label_blocks]  # N×1 class-index columns, as MATLAB saves them
+    label_blocks = [blocks["L_tr"], blocks["L_te"]]  # N×1 class-index columns are squeezed by to_labels
     if label_blocks[0].ndim != label_blocks[1].ndim:
         raise CmhbenchError(f"{path}: 'L_tr' and 'L_te' differ in form (one-hot vs class indices)")
     # one call on both blocks: 1- or 0-based class numbers are decided on all labels together

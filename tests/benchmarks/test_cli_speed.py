@@ -14,13 +14,13 @@ import sys
 import pytest
 
 from tests.benchmarks.conftest import record
+from tests.conftest import CLI
 
 pytestmark = pytest.mark.perf
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
-    "cmhbench methods": [sys.executable, "-c", "from cmhbench.cli import main; main()", "methods"],
-    "cmhbench run --bits abc": [sys.executable, "-c", "from cmhbench.cli import main; main()", "run", "--method",
-                                "dcmh", "--dataset", "toy", "--bits", "abc"],
+    "cmhbench methods": [*CLI, "methods"],
+    "cmhbench run --bits abc": [*CLI, "run", "--method", "dcmh", "--dataset", "toy", "--bits", "abc"],
 }
 
 
