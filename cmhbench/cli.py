@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.hparams import choose_preset, parse_assignment, resolve_hparams
+from cmhbench.hparams import parse_assignment
 from cmhbench.textsafe import cell, safe
 
 
@@ -103,41 +103,35 @@ def cli() -> None:
 @click.option("--directions", default="i2t,t2i", show_default=True,
               help="Directions to score, comma-separated: i2t, t2i, i2i (image->image), t2t.")
 @click.option("--force", is_flag=True, help="Run again even when the result file exists.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--log-losses", is_flag=True, help="Print every epoch's losses as a line.")
 def run(method, dataset, bits, seeds, epochs, device, precision, settings, preset, dataset_opts,
-        image_encoder, image_weights, directions, results_dir, force, quiet) -> None:
+        image_encoder, image_weights, directions, results_dir, force, quiet, log_losses) -> None:
     """Train METHOD on DATASET, score it, and write one result file per (bits, seed)."""
     from cmhbench.data.prepare import open_prepared, prepared_path
-    from cmhbench.evaluation.directions import check_directions
     from cmhbench.plugins.registry import get_registry
+    from cmhbench.request import RunRequest, check_request
 
     # everything a user can get wrong is checked before torch is imported (seconds on a loaded machine)
     registry = get_registry()
-    dataset_spec = registry.dataset(dataset)
-    protocol = dataset_spec.protocol
-    method_spec = registry.method(method)
-    hparams = _assignments("--set", settings)
-    resolve_hparams(method_spec, choose_preset(method_spec, protocol.preset, preset), hparams)
+    protocol = registry.dataset(dataset).protocol
     options = _assignments("--dataset-opt", dataset_opts)
-    wanted_directions = tuple(d.strip() for d in directions.split(","))
-    check_directions(wanted_directions)
-    all_bits = _int_list("--bits", bits) or list(protocol.bits)
-    all_seeds = _int_list("--seeds", seeds) or list(protocol.seeds)
-    if dataset_spec.profile is not None and not prepared_path(dataset).exists():
+    requests = [check_request(RunRequest(
+        method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device, precision=precision,
+        hparams=_assignments("--set", settings), preset=preset, dataset_options=options,
+        image_encoder=image_encoder, image_weights=image_weights, results_dir=results_dir, force=force,
+        quiet=quiet, directions=tuple(d.strip() for d in directions.split(",")), log_losses=log_losses), registry)
+        for b in _int_list("--bits", bits) or list(protocol.bits)
+        for seed in _int_list("--seeds", seeds) or list(protocol.seeds)]
+    if registry.dataset(dataset).profile is not None and not prepared_path(dataset).exists():
         open_prepared(dataset)  # raises the error that names the prepare command
 
     from cmhbench.report import print_outcome
-    from cmhbench.runner import RunRequest, run as run_one
+    from cmhbench.runner import run as run_one
 
-    for b in all_bits:
-        for seed in all_seeds:
-            outcome = run_one(RunRequest(
-                method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device,
-                precision=precision, hparams=hparams, preset=preset, dataset_options=options,
-                image_encoder=image_encoder, image_weights=image_weights, results_dir=results_dir,
-                force=force, quiet=quiet, directions=wanted_directions), registry,
-                on_wait=lambda message: err_console.print(safe(message)))
-            print_outcome(console, outcome)
+    for request in requests:
+        outcome = run_one(request, registry, on_wait=lambda message: err_console.print(safe(message)))
+        print_outcome(console, outcome)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,11 +21,9 @@ from filelock import Timeout
 from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
-from cmhbench.evaluation import check_directions, evaluate_directions
+from cmhbench.evaluation import evaluate_directions
 from cmhbench.evaluation.collapse import code_statistics
-from cmhbench.evaluation.hamming import MAX_BITS
 from cmhbench.features import cached_features, with_features
-from cmhbench.hparams import choose_preset, resolve_hparams
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, run_definition
@@ -33,31 +31,14 @@ from cmhbench.results import provenance
 from cmhbench.results.lock import release_run_lock, run_lock
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
-from cmhbench.train.context import TrainContext, resolve_device, seed_everything
+from cmhbench.request import CheckedRequest, RunRequest, check_request
+from cmhbench.train.checkpoint import seed_everything
+from cmhbench.train.context import TrainContext, resolve_device
+from cmhbench.train.precision import resolve_precision
+from cmhbench.train.progress import TrainingProgress
+from cmhbench.train.session import TrainingSession
 
 ENCODE_BATCH = 256
-
-
-@dataclass
-class RunRequest:
-    """What `cmhbench run` asks for, one code length and one seed."""
-
-    method: str
-    dataset: str
-    bits: int
-    seed: int = 0
-    epochs: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    hparams: Mapping[str, Any] = field(default_factory=dict)
-    preset: str | None = None
-    dataset_options: Mapping[str, Any] = field(default_factory=dict)
-    image_encoder: str | None = None
-    image_weights: str | None = None
-    results_dir: str | Path = "results"
-    force: bool = False
-    quiet: bool = False
-    directions: Sequence[str] = ("i2t", "t2i")
 
 
 @dataclass
@@ -149,41 +130,29 @@ class RunPlan:
     path: Path
 
 
-def plan(request: RunRequest, registry: Registry | None = None) -> RunPlan:
-    """Validate a request and fix its identity; cheap (opens the dataset, trains nothing)."""
+def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None) -> RunPlan:
+    """Fix a request's identity (checking it, unless it comes checked); cheap: opens the dataset,
+    trains nothing."""
     registry = registry or get_registry()
-    method_spec = registry.method(request.method)
-    dataset_spec = registry.dataset(request.dataset)
-    if request.bits <= 0:
-        raise CmhbenchError(f"--bits {request.bits}: code lengths must be positive")
-    if request.bits > MAX_BITS:
-        raise CmhbenchError(f"--bits {request.bits}: the evaluator scores codes of at most {MAX_BITS} bits")
-    if request.epochs is not None and request.epochs < 1:
-        raise CmhbenchError(f"--epochs {request.epochs}: expected at least 1")
-    check_directions(request.directions)
-    protocol = dataset_spec.protocol
-    preset = choose_preset(method_spec, protocol.preset, request.preset)
-    hparams = resolve_hparams(method_spec, preset, request.hparams)
-    resolve_device(request.device)  # a bad --device fails here, before any work
-    dataset = open_dataset(dataset_spec, request.dataset_options)
-    encoders = choose_encoders(request, method_spec, dataset_spec, dataset, registry)
-    epoch_override = request.epochs if request.epochs is not None else protocol.epochs
-
+    checked = request if isinstance(request, CheckedRequest) else check_request(request, registry)
+    request = checked.request
+    dataset = open_dataset(checked.dataset_spec, request.dataset_options)
+    encoders = choose_encoders(request, checked.method_spec, checked.dataset_spec, dataset, registry)
     definition = run_definition(
-        method=method_spec.name, hyperparameters=hparams, preset=preset,
+        method=checked.method_spec.name, hyperparameters=checked.hparams, preset=checked.preset,
         dataset={**dataset.describe(), "options": dict(request.dataset_options)},
-        protocol=dataset_spec.protocol.as_dict(), bits=request.bits, seed=request.seed,
-        epoch_override=epoch_override, encoders=encoders, directions=list(request.directions),
-        precision=requested_precision(request))
+        protocol=checked.dataset_spec.protocol.as_dict(), bits=request.bits, seed=request.seed,
+        epoch_override=checked.epoch_override, encoders=encoders, directions=list(request.directions),
+        precision=None if request.precision == "auto" else request.precision)
     run_id = compute_run_id(definition)
     store = ResultStore(request.results_dir)
-    return RunPlan(request=request, method_spec=method_spec, dataset_spec=dataset_spec, dataset=dataset,
-                   hparams=hparams, preset=preset, encoders=encoders, epoch_override=epoch_override,
-                   definition=definition, run_id=run_id, store=store,
+    return RunPlan(request=request, method_spec=checked.method_spec, dataset_spec=checked.dataset_spec,
+                   dataset=dataset, hparams=checked.hparams, preset=checked.preset, encoders=encoders,
+                   epoch_override=checked.epoch_override, definition=definition, run_id=run_id, store=store,
                    path=store.result_path(definition, run_id))
 
 
-def run(request: RunRequest, registry: Registry | None = None, *, hold_lock: bool = True,
+def run(request: RunRequest | CheckedRequest, registry: Registry | None = None, *, hold_lock: bool = True,
         on_wait: Callable[[str], None] | None = None) -> RunOutcome:
     """Train, encode, evaluate and record one run. See the module docstring.
 
@@ -223,110 +192,137 @@ def check_bits_limit(spec: MethodSpec, bits: int, image_dim: int, text_dim: int,
 
 def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     """Train (resuming from the run's checkpoint when there is one), encode, score, write."""
-    request, dataset, encoders = p.request, p.dataset, p.encoders
-    method_spec, dataset_spec, hparams = p.method_spec, p.dataset_spec, p.hparams
-    preset, epoch_override, definition, run_id = p.preset, p.epoch_override, p.definition, p.run_id
-    store, path = p.store, p.path
-    device = resolve_device(request.device)
+    device = resolve_device(p.request.device)
+    progress = _progress_for(p)
+    with progress.running():
+        seed_everything(p.request.seed)
+        dataset, image_encoder, text_encoder = build_encoders(p, registry, device, progress)
+        train = SplitData(dataset, "train", device)
+        method = create_method(p, dataset, train, image_encoder, text_encoder, device)
+        session = train_method(p, method, train, device, progress)
+        if not method.produces_codes:  # an artifact-only run (e.g. DAPH stage 1): no result file
+            shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
+            return artifact_outcome(p, method, session)
+        codes, metrics, timed = encode_and_score(p, method, dataset, session, device, progress)
+    result = result_record(p, registry, method, session, metrics, code_statistics(codes, dataset), timed, device)
+    p.store.write(p.path, result)
+    shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
+    return RunOutcome(p.path, result, skipped=False, trained=TrainedRun(method, codes, session.ctx, dataset))
 
-    seed_everything(request.seed)
+
+def encode_and_score(p: RunPlan, method: HashingMethod, dataset: Dataset, session: TrainingSession,
+                     device: torch.device, progress: TrainingProgress):
+    """(codes per split and modality, metrics per direction, encode and evaluate seconds)."""
+    timed: dict[str, float] = {}
+    with progress.phase("encoding query and retrieval splits"):
+        started = time.perf_counter()
+        codes = {split: encode_split(method, SplitData(dataset, split, device), session.ctx)
+                 for split in ("query", "retrieval")}
+        _sync(device)
+        timed["encode_seconds"] = time.perf_counter() - started
+    with progress.phase("scoring"):
+        started = time.perf_counter()
+        metrics = evaluate_directions(
+            codes["query"], codes["retrieval"], dataset.labels[dataset.splits["query"]],
+            dataset.labels[dataset.splits["retrieval"]], directions=p.request.directions, device=device)
+        timed["evaluate_seconds"] = time.perf_counter() - started
+    return codes, metrics, timed
+
+
+def _progress_for(p: RunPlan) -> TrainingProgress:
+    label = f"{p.method_spec.name} {p.request.dataset} {p.request.bits}b seed {p.request.seed}"
+    return TrainingProgress(label, mode="quiet" if p.request.quiet else "auto", log_losses=p.request.log_losses)
+
+
+def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progress: TrainingProgress):
+    """(dataset as trained on, image encoder or None, text encoder). A method that learns on
+    frozen features gets the cached features of its encoder and an identity encoder over them."""
+    dataset, image, text = p.dataset, p.encoders["image"], p.encoders["text"]
     image_encoder = None
-    if encoders["image"]["name"] != NO_ENCODER:
-        image_encoder = registry.encoder(encoders["image"]["name"]).create(
-            encoders["image"]["weights"], dataset.image_shape[0] if dataset.image_kind == "features" else None)
-    if encoders["image"].get("frozen"):
-        # shallow methods: the encoder runs once, its features are cached and learnt on
-        cache = cached_features(dataset, encoders["image"]["name"], encoders["image"]["weights"],
-                                image_encoder, device, quiet=request.quiet, init_seed=int(request.seed))
+    if image["name"] != NO_ENCODER:
+        width = dataset.image_shape[0] if dataset.image_kind == "features" else None
+        image_encoder = registry.encoder(image["name"]).create(image["weights"], width)
+    if image.get("frozen"):
+        with progress.phase(f"{image['name']} features (extracted once, cached)"):
+            cache = cached_features(dataset, image["name"], image["weights"], image_encoder, device,
+                                    quiet=progress.mode != "terminal", init_seed=int(p.request.seed))
         dataset = with_features(dataset, cache)
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
-        seed_everything(request.seed)
-    text_encoder = registry.encoder(encoders["text"]["name"]).create("none", dataset.text_dim)
-    image_dim = image_encoder.out_dim if image_encoder is not None else int(np.prod(dataset.image_shape))
-    check_bits_limit(method_spec, int(request.bits), image_dim, text_encoder.out_dim, dataset.name)
-    train = SplitData(dataset, "train", device)
-    setup = MethodSetup(bits=int(request.bits), hparams=hparams, image_encoder=image_encoder,
-                        text_encoder=text_encoder, num_train=len(train), num_labels=dataset.num_labels,
-                        text_dim=dataset.text_dim, image_kind=dataset.image_kind,
-                        text_kind=dataset.text_kind, device=device, seed=int(request.seed),
-                        dataset_id=compute_run_id({"dataset": definition["dataset"], "encoders": encoders}))
-    method = method_spec.create(setup)
+        seed_everything(p.request.seed)
+    text_encoder = registry.encoder(text["name"]).create("none", dataset.text_dim)
+    return dataset, image_encoder, text_encoder
 
-    checkpoint_dir = store.checkpoint_dir(run_id)
-    if request.force and checkpoint_dir.exists():
+
+def create_method(p: RunPlan, dataset: Dataset, train: SplitData, image_encoder, text_encoder,
+                  device: torch.device) -> HashingMethod:
+    image_dim = image_encoder.out_dim if image_encoder is not None else int(np.prod(dataset.image_shape))
+    check_bits_limit(p.method_spec, p.request.bits, image_dim, text_encoder.out_dim, dataset.name)
+    setup = MethodSetup(bits=p.request.bits, hparams=p.hparams, params=p.method_spec.typed(p.hparams),
+                        image_encoder=image_encoder, text_encoder=text_encoder, num_train=len(train),
+                        num_labels=dataset.num_labels, text_dim=dataset.text_dim, image_kind=dataset.image_kind,
+                        text_kind=dataset.text_kind, device=device, seed=p.request.seed,
+                        dataset_id=compute_run_id({"dataset": p.definition["dataset"], "encoders": p.encoders}))
+    return p.method_spec.create(setup)
+
+
+def train_method(p: RunPlan, method: HashingMethod, train: SplitData, device: torch.device,
+                 progress: TrainingProgress) -> TrainingSession:
+    """Fit the method under a session that checkpoints, resumes and times it; refuse a run whose
+    stages ran short or whose losses diverged."""
+    checkpoint_dir = p.store.checkpoint_dir(p.run_id)
+    if p.request.force and checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)
-    ctx = TrainContext(device=device, seed=request.seed, checkpoint_dir=checkpoint_dir,
-                       precision=resolve_precision(request.precision, method_spec, device), quiet=request.quiet,
-                       epoch_override=epoch_override, schedule=published_schedule(method_spec, hparams),
-                       run_id=run_id)
+    session = TrainingSession(
+        device=device, seed=p.request.seed, checkpoint_dir=checkpoint_dir, run_id=p.run_id, progress=progress,
+        precision=resolve_precision(p.request.precision, p.method_spec.cuda_precision, device),
+        epoch_override=p.epoch_override, schedule=published_schedule(p.method_spec, p.hparams))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    ctx.bind(method)
-    with ctx.progress_display():
-        method.fit(train, ctx)
+    session.bind(method)
+    train.on_batch = progress.items
+    method.fit(train, session.ctx)
+    train.on_batch = None
     _sync(device)
-    train_seconds = ctx.train_seconds()  # a resumed run adds its earlier segments' time
-    epochs_run = check_epochs_run(ctx, method_spec)
-    check_losses_finite(ctx.history, method_spec)
-    if not method.produces_codes:
-        # an artifact-only run (e.g. DAPH stage 1): nothing to score, so no result file
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return RunOutcome(None, {"run_id": run_id, "method": {"name": method_spec.name, "hyperparameters": hparams},
-                                 "dataset": {"name": dataset.name}, "bits": int(request.bits),
-                                 "seed": int(request.seed), "artifacts": method.artifacts(),
-                                 "training": {"history": ctx.history}, "timings": {"train_seconds": train_seconds}},
-                          skipped=False)
+    session.stop_clock()  # a resumed run adds its earlier segments' time
+    check_epochs_run(session, p.method_spec)
+    check_losses_finite(session.history, p.method_spec)
+    return session
 
-    started = time.perf_counter()
-    codes = {split: encode_split(method, SplitData(dataset, split, device), ctx) for split in ("query", "retrieval")}
-    _sync(device)
-    encode_seconds = time.perf_counter() - started
 
-    started = time.perf_counter()
-    metrics = evaluate_directions(
-        codes["query"], codes["retrieval"], dataset.labels[dataset.splits["query"]],
-        dataset.labels[dataset.splits["retrieval"]], directions=request.directions, device=device)
-    evaluate_seconds = time.perf_counter() - started
+def artifact_outcome(p: RunPlan, method: HashingMethod, session: TrainingSession) -> RunOutcome:
+    """What an artifact-only run reports: what it saved, and how it trained."""
+    return RunOutcome(None, {
+        "run_id": p.run_id, "method": {"name": p.method_spec.name, "hyperparameters": p.hparams},
+        "dataset": {"name": p.dataset.name}, "bits": p.request.bits, "seed": p.request.seed,
+        "artifacts": method.artifacts(), "training": {"history": session.history},
+        "timings": {"train_seconds": session.train_seconds_total}}, skipped=False)
 
+
+def result_record(p: RunPlan, registry: Registry, method: HashingMethod, session: TrainingSession,
+                  metrics: dict[str, Any], code_stats: dict[str, Any], timed: dict[str, float],
+                  device: torch.device) -> dict[str, Any]:
+    """The result file's content (docs/design.md, Results), its content digest included."""
+    request, spec = p.request, p.method_spec
     result = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "method": {
-            "name": method_spec.name,
-            "description": method_spec.description,
-            "citation": str(method_spec.citation),
-            "plugin": registry.origin("method", method_spec.name),
-            "hyperparameters": hparams,
-            "preset": preset,
-        },
+        "schema_version": SCHEMA_VERSION, "run_id": p.run_id,
+        "method": {"name": spec.name, "description": spec.description, "citation": str(spec.citation),
+                   "plugin": registry.origin("method", spec.name), "hyperparameters": p.hparams, "preset": p.preset},
         # the dataset as planned (the run's identity), not the frozen-feature view trained on
-        "dataset": {**p.dataset.describe(), "options": dict(request.dataset_options)},
-        "protocol": dataset_spec.protocol.as_dict(),
-        "bits": int(request.bits),
-        "seed": int(request.seed),
-        "epoch_override": epoch_override,
+        "dataset": p.definition["dataset"], "protocol": p.dataset_spec.protocol.as_dict(),
+        "bits": request.bits, "seed": request.seed, "epoch_override": p.epoch_override,
         # the precision asked for is part of the identity (absent for auto): as the definition has it
-        **({"precision_requested": definition["precision"]} if "precision" in definition else {}),
-        "encoders": encoders,
-        "metrics": metrics,
-        "training": {"history": ctx.history, "resumed_from": ctx.resumed_from, "precision": ctx.precision,
-                     "epochs": epochs_run},
-        "codes": code_statistics(codes, dataset),
-        "diagnostics": method.diagnostics(),
-        "artifacts": method.artifacts(),
-        "timings": {"train_seconds": train_seconds, "encode_seconds": encode_seconds,
-                    "evaluate_seconds": evaluate_seconds, "train_segments": ctx.segments},
-        "peak_memory": provenance.peak_memory(device),
-        "environment": provenance.environment(device),
-        "git_commit": provenance.git_commit(),
-        "command": provenance.command_line(),
-        "rerun": provenance.rerun_command(request),
-        "created_utc": provenance.utc_now(),
+        **({"precision_requested": p.definition["precision"]} if "precision" in p.definition else {}),
+        "encoders": p.encoders, "metrics": metrics,
+        "training": {"history": session.history, "resumed_from": session.resumed_from,
+                     "precision": session.precision, "epochs": session.epochs_record()},
+        "codes": code_stats, "diagnostics": method.diagnostics(), "artifacts": method.artifacts(),
+        "timings": {"train_seconds": session.train_seconds_total, **timed, "train_segments": session.segments},
+        "peak_memory": provenance.peak_memory(device), "environment": provenance.environment(device),
+        "git_commit": provenance.git_commit(), "command": provenance.command_line(),
+        "rerun": provenance.rerun_command(request), "created_utc": provenance.utc_now(),
     }
     result["content_sha256"] = content_digest(result)
-    store.write(path, result)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return RunOutcome(path, result, skipped=False, trained=TrainedRun(method, codes, ctx, dataset))
+    return result
 
 
 def published_schedule(spec: MethodSpec, hparams: Mapping[str, Any]) -> dict[str, int] | None:
@@ -337,24 +333,10 @@ def published_schedule(spec: MethodSpec, hparams: Mapping[str, Any]) -> dict[str
     return {stage: int(hparams[key]) for stage, key in spec.stages.items()}
 
 
-def requested_precision(request: RunRequest) -> str | None:
-    """The precision a run asked for explicitly (part of its identity), None for auto."""
-    if request.precision not in ("auto", "bf16", "fp32"):
-        raise CmhbenchError(f"--precision {request.precision!r}: expected auto, bf16 or fp32")
-    return None if request.precision == "auto" else request.precision
-
-
-def resolve_precision(requested: str, spec: MethodSpec, device: torch.device) -> str:
-    """``auto``: the method's ``cuda_precision`` on a GPU, fp32 on the CPU."""
-    if requested == "auto":
-        return spec.cuda_precision if device.type == "cuda" else "fp32"
-    return requested
-
-
-def check_epochs_run(ctx: TrainContext, spec: MethodSpec) -> dict[str, dict[str, int]]:
+def check_epochs_run(session: TrainingSession, spec: MethodSpec) -> dict[str, dict[str, int]]:
     """The per-stage epoch record, refused when a stage stopped short of its budget (a result must
     not claim a budget its training did not run)."""
-    record = ctx.epochs_record()
+    record = session.epochs_record()
     for stage, counts in record.items():
         if counts["run"] != counts["planned"]:
             raise CmhbenchError(

@@ -6,6 +6,8 @@ it only sees the specs that plugins hand back through the hooks in `cmhbench.plu
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -21,6 +23,45 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 METHOD_INPUTS = ("raw", "features", "direct")
+
+
+class HyperParameters:
+    """Read-only attribute access to a hyper-parameter mapping: what a method of a spec that
+    declares no ``params`` dataclass gets as ``self.hp``."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no hyper-parameter {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("hyper-parameters are read-only")
+
+    def __repr__(self) -> str:
+        return f"HyperParameters({self._values!r})"
+
+
+def params_defaults(params: type) -> dict[str, Any]:
+    """The defaults a ``params`` dataclass declares: every field must have one."""
+    if not dataclasses.is_dataclass(params):
+        raise ValueError(f"params {params!r}: expected a dataclass whose fields are the defaults")
+    out = {}
+    for f in dataclasses.fields(params):
+        if f.default is dataclasses.MISSING:
+            raise ValueError(f"params {params.__name__}.{f.name}: every field needs its published default")
+        out[f.name] = f.default
+    return out
+
+
+def params_choices(params: type) -> dict[str, tuple[str, ...]]:
+    """The allowed values of every field annotated ``Literal[...]``."""
+    hints = typing.get_type_hints(params)
+    return {name: tuple(typing.get_args(hint)) for name, hint in hints.items()
+            if typing.get_origin(hint) is typing.Literal}
 
 
 class lazy:  # noqa: N801 - used like a function: create=lazy("package.module:attribute")
@@ -210,9 +251,17 @@ class MethodSpec:
     reported: tuple[ReportedResult, ...] = ()
     #: the authors' code (http or https), linked from the leaderboard beside the paper
     code_url: str = ""
+    #: a dataclass whose fields are the published hyper-parameters (its defaults become
+    #: ``defaults``, its ``Literal`` fields ``choices``); the method gets an instance as ``self.hp``
+    params: type | None = None
 
     def __post_init__(self) -> None:
         _check_url(f"method {self.name!r}: code_url", self.code_url)
+        if self.params is not None:
+            if self.defaults:
+                raise ValueError(f"method {self.name!r}: give params or defaults, not both")
+            object.__setattr__(self, "defaults", params_defaults(self.params))
+            object.__setattr__(self, "choices", {**params_choices(self.params), **self.choices})
         object.__setattr__(self, "defaults", _frozen(self.defaults))
         if self.stages is not None:
             object.__setattr__(self, "stages", _frozen(self.stages))
@@ -233,6 +282,11 @@ class MethodSpec:
         object.__setattr__(
             self, "presets", MappingProxyType({k: _frozen(v) for k, v in self.presets.items()})
         )
+
+    def typed(self, values: Mapping[str, Any]) -> Any:
+        """Resolved hyper-parameters as the method reads them: an instance of ``params``, or
+        attribute access to the mapping for a spec without one."""
+        return self.params(**values) if self.params is not None else HyperParameters(values)
 
 
 @dataclass(frozen=True)

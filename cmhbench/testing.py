@@ -226,16 +226,16 @@ def _own_cache(folder: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _killed_after_first_checkpoint() -> Iterator[None]:
-    from cmhbench.train.context import TrainContext
+    from cmhbench.train.session import TrainingSession
 
-    original = TrainContext.save_checkpoint
+    original = TrainingSession.save_checkpoint
 
     def save_then_die(self):
         original(self)
         raise _SimulatedKill()
 
-    TrainContext.save_checkpoint = save_then_die
+    TrainingSession.save_checkpoint = save_then_die
     try:
         yield
     finally:
-        TrainContext.save_checkpoint = original
+        TrainingSession.save_checkpoint = original

@@ -100,9 +100,9 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA dev
 def crash_after_checkpoints(monkeypatch, count: int) -> None:
     """Make the run die (KeyboardInterrupt) right after its ``count``-th checkpoint is written, as
     a killed job would; undo with ``monkeypatch.undo()``."""
-    from cmhbench.train.context import TrainContext
+    from cmhbench.train.session import TrainingSession
 
-    original, saved = TrainContext.save_checkpoint, {"n": 0}
+    original, saved = TrainingSession.save_checkpoint, {"n": 0}
 
     def crash(self):
         original(self)
@@ -110,4 +110,4 @@ def crash_after_checkpoints(monkeypatch, count: int) -> None:
         if saved["n"] == count:
             raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(TrainContext, "save_checkpoint", crash)
+    monkeypatch.setattr(TrainingSession, "save_checkpoint", crash)

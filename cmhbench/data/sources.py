@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -118,6 +118,8 @@ class SplitData:
         self.text_kind = dataset.text_kind
         self.text_dim = dataset.text_dim
         self.num_labels = dataset.num_labels
+        #: told the size of every batch handed out (the harness's progress display); None: nobody
+        self.on_batch: Callable[[int], None] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -137,9 +139,13 @@ class SplitData:
             raise ValueError("batch_size must be positive")
         keys = [{"image": "images", "text": "texts"}[m] for m in modalities]
         if all(self.store.feeds[k].is_resident for k in keys):
-            yield from self._resident_batches(batch_size, shuffle, generator, keys, drop_last)
+            batches = self._resident_batches(batch_size, shuffle, generator, keys, drop_last)
         else:
-            yield from self._streamed_batches(batch_size, shuffle, generator, keys, drop_last)
+            batches = self._streamed_batches(batch_size, shuffle, generator, keys, drop_last)
+        for batch in batches:
+            if self.on_batch is not None:
+                self.on_batch(len(batch.positions))
+            yield batch
 
     def _make_batch(self, positions: torch.Tensor, arrays: dict[str, torch.Tensor]) -> Batch:
         return Batch(

@@ -18,6 +18,9 @@ class Encoder(nn.Module):
     """
 
     out_dim: int
+    #: True for an encoder that passes feature vectors through (``identity``): a method then sees
+    #: that modality in ``MethodSetup.features_in`` and builds its feature-input network
+    takes_features: bool = False
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError

@@ -9,6 +9,8 @@ from cmhbench.errors import CmhbenchError
 
 
 class IdentityEncoder(Encoder):
+    takes_features = True
+
     def __init__(self, input_dim: int):
         super().__init__()
         self.out_dim = int(input_dim)

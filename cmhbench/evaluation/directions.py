@@ -7,6 +7,9 @@ from typing import Iterable
 
 from cmhbench.errors import CmhbenchError
 
+# Distances are stored as int16 on the GPU path (uint16 on the CPU path): the widest code scored exactly
+MAX_BITS = 32767
+
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image"),
               "i2i": ("image", "image"), "t2t": ("text", "text")}
 

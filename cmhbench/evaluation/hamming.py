@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cmhbench.evaluation.directions import MAX_BITS
 from cmhbench.evaluation.packing import pack_bits, pack_codes
 
 _FP16_EXACT_MAX = 2048
@@ -24,8 +25,6 @@ def numpy_kernels(device: torch.device) -> bool:
     return device.type == "cpu" and CPU_KERNELS == "numpy"
 
 
-# Distances are stored as int16 on the GPU path (uint16 on the CPU path): the widest code scored exactly
-MAX_BITS = 32767
 
 
 class PairScorer:

@@ -1,5 +1,6 @@
-"""Training context: device, precision, seeding, resumable epochs, progress and loss logging."""
+"""Training: the method's context, the harness's session, the epoch budget, checkpoints, progress."""
 
 from cmhbench.train.context import TrainContext, resolve_device
+from cmhbench.train.session import TrainingSession
 
-__all__ = ["TrainContext", "resolve_device"]
+__all__ = ["TrainContext", "TrainingSession", "resolve_device"]

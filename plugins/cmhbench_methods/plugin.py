@@ -1,13 +1,14 @@
 """Built-in methods, registered through the same hook as third-party ones. Only the specs are
-imported here (torch-free modules); each method's implementation is imported when it is created."""
+imported here (each method package's torch-free ``__init__``); an implementation is imported when a
+run creates it."""
 
 from __future__ import annotations
 
 from cmhbench.plugins import hookimpl
 from cmhbench.specs import MethodSpec
-from cmhbench_methods import cmfh_spec, cvh_spec, daph_spec, dcmh_spec, scm_spec, ssah_spec
+from cmhbench_methods import cmfh, cvh, daph, dcmh, scm, ssah
 
 
 @hookimpl
 def cmhbench_register_methods() -> list[MethodSpec]:
-    return [dcmh_spec.SPEC, ssah_spec.SPEC, daph_spec.SPEC, cvh_spec.SPEC, *scm_spec.SPECS, cmfh_spec.SPEC]
+    return [dcmh.SPEC, ssah.SPEC, daph.SPEC, cvh.SPEC, *scm.SPECS, cmfh.SPEC]

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import torch
 
-from cmhbench_methods.scm_spec import ORTH_DEFAULTS, SEQ_DEFAULTS, SPECS, STOP_RULES  # noqa: F401
+from cmhbench.toolkit import LinearHashing
 from cmhbench_methods.linalg import cholesky_factors, covariance, leading_pairs, regularised
-from cmhbench_methods.shallow import LinearHashing
+
 
 def semantic_cross_covariance(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Xᵀ S Y for S = 2 L̃L̃ᵀ − 11ᵀ, in O(n·d·c) without the n×n matrix."""
@@ -51,8 +51,8 @@ def scm_orth(x, y, labels, bits, relative_reg=1e-4):
 def scm_seq(x, y, labels, bits, relative_reg=1e-4, stop="cca"):
     """(W_x, W_y, learnt): ``learnt`` bits came from the residual, the rest (``stop="cca"`` only)
     are the leading CCA pairs."""
-    if stop not in STOP_RULES:
-        raise ValueError(f"stop={stop!r}: expected one of {', '.join(STOP_RULES)}")
+    if stop not in ("none", "cca"):
+        raise ValueError(f"stop={stop!r}: expected 'none' or 'cca'")
     chol_x, chol_y = _cholesky_factors(x, y, relative_reg)  # the same for every bit
     residual = bits * semantic_cross_covariance(x, y, labels)
     columns_x, columns_y = [], []
@@ -76,12 +76,11 @@ def scm_seq(x, y, labels, bits, relative_reg=1e-4, stop="cca"):
 
 class SCMOrth(LinearHashing):
     def solve(self, x, y, labels, ctx):
-        return scm_orth(x, y, labels, self.bits, float(self.hparams["regularisation"]))
+        return scm_orth(x, y, labels, self.bits, self.hp.regularisation)
 
 
 class SCMSeq(LinearHashing):
     def solve(self, x, y, labels, ctx):
-        wx, wy, learnt = scm_seq(x, y, labels, self.bits, float(self.hparams["regularisation"]),
-                                 str(self.hparams["stop"]))
+        wx, wy, learnt = scm_seq(x, y, labels, self.bits, self.hp.regularisation, self.hp.stop)
         ctx.log("solve", 0, residual_bits=learnt, cca_bits=self.bits - learnt)
         return wx, wy

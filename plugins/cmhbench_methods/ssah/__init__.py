@@ -1,26 +1,53 @@
-"""SSAH's spec and published hyper-parameters (torch-free, so that listing methods is fast); the
-method is in ssah.py."""
+"""SSAH (Li et al., CVPR 2018): the spec and published hyper-parameters, torch-free; the method is in
+``model.py`` (networks in ``networks.py``, losses in ``losses.py``), the audit against the official
+code in docs/methods/ssah.md."""
+
+from dataclasses import dataclass
+from typing import Literal
 
 from cmhbench.specs import Citation, MethodSpec, lazy, reported_table
 
-DEFAULTS = {"epochs": 500, "batch_size": 128, "alpha": 1.0, "gamma": 1.0, "beta": 1e-4, "eta": 1e-4,
-            "delta": 1.0, "pairwise": "likelihood", "lab_passes": 10, "dis_passes": 1, "img_passes": 15,
-            "txt_passes": 15, "lr_lab": 2.0, "lr_img": 4.5, "lr_txt": 3.5, "lr_dis": 3.0, "lr_decay": 0.5,
-            "dis_dropout": 0.0, "adversarial": "code", "reduction": "sum", "sim_scale": 1.0}
+@dataclass(frozen=True)
+class SSAHParams:
+    epochs: int = 500
+    batch_size: int = 128
+    #: weights of the pairwise (features), pairwise (hash), quantisation, label and adversarial terms
+    alpha: float = 1.0
+    gamma: float = 1.0
+    beta: float = 1e-4
+    eta: float = 1e-4
+    delta: float = 1.0
+    #: the paper's negative log-likelihood, or the official code's squared error
+    pairwise: Literal["likelihood", "code"] = "likelihood"
+    #: passes per learning-rate step of LabNet, the discriminators, ImgNet and TxtNet
+    lab_passes: int = 10
+    dis_passes: int = 1
+    img_passes: int = 15
+    txt_passes: int = 15
+    #: learning rates 10^-(lr_x + lr_decay·(epoch + step))
+    lr_lab: float = 2.0
+    lr_img: float = 4.5
+    lr_txt: float = 3.5
+    lr_dis: float = 3.0
+    lr_decay: float = 0.5
+    dis_dropout: float = 0.0
+    #: "code" sends no gradient into ImgNet/TxtNet, as the official code; "paper" lets it flow
+    adversarial: Literal["code", "paper"] = "code"
+    #: how the squared terms are reduced: the paper's sums, the code's tf.nn.l2_loss, or means
+    reduction: Literal["sum", "half_sum", "mean"] = "sum"
+    #: S_ij for pairs sharing a label (the code's 0.999)
+    sim_scale: float = 1.0
+
+
 PRESETS = {
     # the official code: all-ones weights, squared-error pairwise term, every squared term
     # tf.nn.l2_loss (half the sum), similarities 0.999 for pairs sharing a label
     "code": {"alpha": 1.0, "gamma": 1.0, "beta": 1.0, "eta": 1.0, "delta": 1.0, "pairwise": "code",
              "reduction": "half_sum", "sim_scale": 0.999},
-    # short CPU budgets (toy v2): few passes, and a decay of 10^-0.1 instead of 10^-0.5 per
-    # published epoch (under toy v2's budget of 120 that is 10^-0.42 per epoch run: the rates
-    # freeze after about 20). Measured on toy v2: i2t 0.616 / t2i 0.599 in 71 s. Slower decay
-    # (budget 60, 10^-0.17 per epoch run) gave 0.564 / 0.648 in 197 s
+    # short CPU budgets (toy v2): few passes and a slower decay (measured: docs/methods/ssah.md)
     "quick": {"lab_passes": 2, "dis_passes": 1, "img_passes": 1, "txt_passes": 2, "lr_img": 3.5, "lr_txt": 3.0,
               "lr_decay": 0.1, "batch_size": 64},
 }
-# how the squared terms are reduced (ssah.REDUCTIONS implements them)
-REDUCTION_NAMES = ("sum", "half_sum", "mean")
 
 # SSAH's own rows ("OURS") of its tables 2 (baselines on CNN-F features) and 3 (VGG19 features), read
 # off the authors' image of those tables in the official repository (lelan-li/SSAH, fig/map_.png, shown
@@ -47,8 +74,7 @@ SPEC = MethodSpec(
                       "Chao Li, Cheng Deng, Ning Li, Wei Liu, Xinbo Gao, Dacheng Tao",
                       url="https://openaccess.thecvf.com/content_cvpr_2018/html/Li_Self-Supervised_Adversarial_Hashing_CVPR_2018_paper.html"),
     code_url="https://github.com/lelan-li/SSAH",
-    create=lazy("cmhbench_methods.ssah:SSAH"), defaults=DEFAULTS, presets=PRESETS, image_encoder="cnnf", stages={"train": "epochs"},
+    create=lazy("cmhbench_methods.ssah.model:SSAH"), params=SSAHParams, presets=PRESETS, image_encoder="cnnf",
+    stages={"train": "epochs"},
     cuda_precision="fp32",  # the official code trains in fp32
-    # adversarial: "code" sends no gradient into ImgNet/TxtNet, as the official code; "paper" lets it flow
-    choices={"adversarial": ("code", "paper"), "pairwise": ("likelihood", "code"), "reduction": REDUCTION_NAMES},
     reported=REPORTED)

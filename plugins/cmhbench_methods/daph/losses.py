@@ -103,3 +103,41 @@ def weighted_anchor_softmax(out, anchors, partial, weighted, negative, sigma, ga
     tiny = (denominator < EPS).to(out.dtype)
     terms = torch.log(own / (denominator + tiny * EPS) + (1 - has_partial) * EPS) * has_partial
     return -terms.sum() / has_partial.sum()
+
+
+def proxy_objective(hp, h_v, h_t, p, labels) -> torch.Tensor:
+    """Stage 1's loss on one batch: L1 + L3(image) + L3(text) + β·L_qtf + α·L2, each term behind its
+    ablation switch; ``label_only_class_codes`` learns the class proxies from L1, L2 and L_qtf on
+    themselves alone (the data terms see them detached)."""
+    if hp.label_only_class_codes:
+        loss = class_separation(p) + hp.alpha * balance(p) + hp.beta * quantisation(p)
+        return loss + _data_terms(hp, h_v, h_t, p.detach(), labels)
+    loss = class_separation(p) if hp.use_l1 else 0.0
+    loss = loss + _data_terms(hp, h_v, h_t, p, labels)
+    if hp.use_qtf:
+        loss = loss + hp.beta * quantisation(h_v, p, h_t)
+    if hp.use_l2:
+        loss = loss + hp.alpha * balance(p, h_t, h_v)
+    return loss
+
+
+def _data_terms(hp, h_v, h_t, p, labels):
+    if not hp.use_l3:
+        return 0.0
+    return (proxy_softmax(h_v, p, labels, hp.gamma, hp.sigma)
+            + proxy_softmax(h_t, p, labels, hp.gamma, hp.sigma))
+
+
+def hashing_objective(hp, out, labels, proxies, image_epoch: bool) -> torch.Tensor:
+    """Stage 2's loss on one batch of one modality: L_same and η·L_similar against the image and the
+    text proxies of the training items, and L_class against the class proxies."""
+    positive, negative, partial, weighted = select_anchors(labels, proxies["labels"], image_epoch)
+    loss = out.sum() * 0.0
+    for anchors in (proxies["image"], proxies["text"]):
+        if hp.use_same:
+            loss = loss + anchor_softmax(out, anchors, positive, negative, hp.sigma, hp.gamma)
+        if hp.use_similar:
+            loss = loss + hp.eta * weighted_anchor_softmax(out, anchors, partial, weighted, negative, hp.sigma, hp.gamma)
+    if hp.use_class:
+        loss = loss + mean_anchor_softmax(out, proxies["class"], labels, 1 - labels, hp.sigma, hp.gamma)
+    return loss

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from cmhbench_methods.cvh_spec import DEFAULTS, SPEC  # noqa: F401 (re-exported)
+from cmhbench.toolkit import LinearHashing
 from cmhbench_methods.linalg import (cholesky_factors, covariance, generalized_eigh, informative,
                                      leading_pairs, regularised)
-from cmhbench_methods.shallow import LinearHashing
+
 
 def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: float = 1e-4,
                     form: str = "paper") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -43,6 +43,6 @@ def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: f
 
 class CVH(LinearHashing):
     def solve(self, x, y, labels, ctx):
-        a, b, mu = cvh_projections(x, y, self.bits, float(self.hparams["regularisation"]), str(self.hparams["form"]))
+        a, b, mu = cvh_projections(x, y, self.bits, self.hp.regularisation, self.hp.form)
         ctx.log("solve", 0, top_eigenvalue=float(mu[0]), last_eigenvalue=float(mu[-1]))
         return a, b

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import torch
 
-from cmhbench_methods.cmfh_spec import DEFAULTS, SPEC  # noqa: F401 (re-exported)
+from cmhbench.toolkit import LinearHashing
 from cmhbench_methods.linalg import ridge
-from cmhbench_methods.shallow import LinearHashing
 
 def cmfh_objective(x, y, v, u1, u2, p1, p2, lam, mu, gamma) -> float:
-    fro = lambda m: float((m * m).sum())
+    def fro(m):
+        return float((m * m).sum())
+
     return (lam * fro(x - v @ u1) + (1 - lam) * fro(y - v @ u2) + mu * (fro(v - x @ p1) + fro(v - y @ p2))
             + gamma * (fro(u1) + fro(u2) + fro(p1) + fro(p2) + fro(v)))
 
@@ -53,8 +54,7 @@ def cmfh(x, y, bits, lam=0.5, mu=100.0, gamma=0.01, iterations=100, tolerance=1e
 
 class CMFH(LinearHashing):
     def solve(self, x, y, labels, ctx):
-        hp = self.hparams
-        p1, p2, _ = cmfh(x, y, self.bits, float(hp["lam"]), float(hp["mu"]), float(hp["gamma"]),
-                         int(hp["iterations"]), float(hp["tolerance"]), ctx.generator,
+        hp = self.hp
+        p1, p2, _ = cmfh(x, y, self.bits, hp.lam, hp.mu, hp.gamma, hp.iterations, hp.tolerance, ctx.generator,
                          log=lambda i, value: ctx.log("solve", i, objective=value))
         return p1, p2

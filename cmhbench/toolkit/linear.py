@@ -1,14 +1,11 @@
-"""Common ground of the shallow methods: fixed feature inputs, centring, linear codes."""
+"""Linear codes learnt in closed form on feature vectors: the shallow methods' common ground."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
-from cmhbench_methods.common import is_feature_encoder
 
 
 class LinearHashing(HashingMethod):
@@ -19,16 +16,18 @@ class LinearHashing(HashingMethod):
     features for pixel datasets (see `cmhbench.features`).
     """
 
+    stateful = ("projections", "means")
+
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
-        if not is_feature_encoder(setup.image_encoder):
+        if "image" not in setup.features_in:
             raise CmhbenchError("shallow methods learn on feature vectors; the runner should have supplied "
                                 "cached encoder features")
         self.projections: dict[str, torch.Tensor] = {}
         self.means: dict[str, torch.Tensor] = {}
 
     def fit(self, train, ctx) -> None:
-        for _ in ctx.epochs(1, stage="solve"):
+        for _ in ctx.epochs("solve", published=1):
             x = torch.cat([b.images for b in train.batches(8192, modalities=("image",))]).double()
             y = torch.cat([b.texts for b in train.batches(8192, modalities=("text",))]).double()
             self.means = {"image": x.mean(0), "text": y.mean(0)}
@@ -46,10 +45,3 @@ class LinearHashing(HashingMethod):
 
     def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
         return self._encode(texts, "text")
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"projections": self.projections, "means": self.means}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.projections = {k: v.to(self.device) for k, v in state["projections"].items()}
-        self.means = {k: v.to(self.device) for k, v in state["means"].items()}
