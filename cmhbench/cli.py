@@ -83,30 +83,43 @@ def cli() -> None:
     """cmhbench: a benchmark suite for cross-modal (image-text) hashing."""
 
 
+def run_options(command):
+    """The options `run` and `sweep` share (one list, so that they cannot drift). Defaults are
+    applied where they are read: a sweep file's values stand unless an option is given."""
+    options = [
+        click.option("--bits", "-b", help="Code lengths, comma-separated (default: the protocol's)."),
+        click.option("--seeds", "-s", help="Seeds, comma-separated (default: the protocol's)."),
+        click.option("--epochs", type=int, help="Epoch budget: the method's longest published stage runs N epochs "
+                     "and every other stage in proportion, at least one (default: the protocol's budget, else the "
+                     "published schedule)."),
+        click.option("--preset", help="A named hyper-parameter preset of the method; 'published' forces the "
+                     "published defaults where the protocol would apply a preset."),
+        click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE",
+                     help="Dataset option (toy: size, image_size, vocabulary, seed)."),
+        click.option("--device", help="auto (default: CUDA when present, else the CPU), cpu, cuda or cuda:N."),
+        click.option("--precision", help="auto (default: fp32 on the CPU, the method's own choice on CUDA), "
+                     "bf16 or fp32."),
+        click.option("--directions", help="Directions to score, comma-separated: i2t, t2i, i2i (image->image), "
+                     "t2t (default: i2t,t2i)."),
+        click.option("--results", "results_dir", type=click.Path(), help="Folder for result files (default: results)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.option("--method", "-m", required=True, help="Method name (see `cmhbench methods`).")
 @click.option("--dataset", "-d", required=True, help="Dataset name (see `cmhbench datasets`).")
-@click.option("--bits", "-b", help="Code lengths, comma-separated (default: the protocol's).")
-@click.option("--seeds", "-s", help="Seeds, comma-separated (default: the protocol's).")
-@click.option("--epochs", type=int, help="Override the method's published epoch count (every stage).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", default="auto", show_default=True, help="auto (bf16 on CUDA), bf16 or fp32.")
+@run_options
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a hyper-parameter.")
-@click.option("--preset", help="A named hyper-parameter preset of the method; 'published' forces the "
-              "published defaults where the protocol would apply a preset.")
-@click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE",
-              help="Dataset option (toy: size, image_size, vocabulary, seed).")
 @click.option("--image-encoder", help="Override the image encoder (see `cmhbench encoders`).")
 @click.option("--image-weights", help="none, imagenet or a path to a state-dict file.")
-@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
-              help="Folder for result files.")
-@click.option("--directions", default="i2t,t2i", show_default=True,
-              help="Directions to score, comma-separated: i2t, t2i, i2i (image->image), t2t.")
 @click.option("--force", is_flag=True, help="Run again even when the result file exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--log-losses", is_flag=True, help="Print every epoch's losses as a line.")
-def run(method, dataset, bits, seeds, epochs, device, precision, settings, preset, dataset_opts,
-        image_encoder, image_weights, directions, results_dir, force, quiet, log_losses) -> None:
+def run(method, dataset, bits, seeds, epochs, preset, dataset_opts, device, precision, directions, results_dir,
+        settings, image_encoder, image_weights, force, quiet, log_losses) -> None:
     """Train METHOD on DATASET, score it, and write one result file per (bits, seed)."""
     from cmhbench.data.prepare import open_prepared, prepared_path
     from cmhbench.plugins.registry import get_registry
@@ -117,10 +130,11 @@ def run(method, dataset, bits, seeds, epochs, device, precision, settings, prese
     protocol = registry.dataset(dataset).protocol
     options = _assignments("--dataset-opt", dataset_opts)
     requests = [check_request(RunRequest(
-        method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device, precision=precision,
-        hparams=_assignments("--set", settings), preset=preset, dataset_options=options,
-        image_encoder=image_encoder, image_weights=image_weights, results_dir=results_dir, force=force,
-        quiet=quiet, directions=tuple(d.strip() for d in directions.split(",")), log_losses=log_losses), registry)
+        method=method, dataset=dataset, bits=b, seed=seed, epochs=epochs, device=device or "auto",
+        precision=precision or "auto", hparams=_assignments("--set", settings), preset=preset,
+        dataset_options=options, image_encoder=image_encoder, image_weights=image_weights,
+        results_dir=results_dir or "results", force=force, quiet=quiet, log_losses=log_losses,
+        directions=tuple(d.strip() for d in (directions or "i2t,t2i").split(","))), registry)
         for b in _int_list("--bits", bits) or list(protocol.bits)
         for seed in _int_list("--seeds", seeds) or list(protocol.seeds)]
     if registry.dataset(dataset).profile is not None and not prepared_path(dataset).exists():
@@ -238,15 +252,7 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
 @click.argument("sweep_file", required=False, type=click.Path(path_type=Path))
 @click.option("--methods", help="Methods, comma-separated.")
 @click.option("--datasets", help="Datasets, comma-separated.")
-@click.option("--bits", help="Code lengths, comma-separated (default: each dataset's protocol).")
-@click.option("--seeds", help="Seeds, comma-separated (default: each dataset's protocol).")
-@click.option("--epochs", type=int, help="Override every method's epoch count.")
-@click.option("--preset", help="Method preset for every job ('published' forces the paper's settings).")
-@click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE",
-              help="Option for every dataset of the sweep (e.g. size=400 for toy).")
-@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
-@click.option("--directions", help="Directions to score, comma-separated (default: i2t,t2i).")
-@click.option("--results", "results_dir", type=click.Path(), help="Results folder (default: results).")
+@run_options
 @click.option("--name", help="Name of the sweep (default: a hash of its jobs).")
 @click.option("--executor", default="local", show_default=True,
               type=click.Choice(["local", "local-gpus", "slurm"]))
@@ -260,7 +266,7 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
 @click.option("--max-parallel", type=int, default=16, show_default=True,
               help="slurm: at most this many array jobs at once.")
 @click.option("--no-wait", is_flag=True, help="slurm: return after submitting.")
-def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_opts, device, directions,
+def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_opts, device, precision, directions,
           results_dir, name, executor, workers, partition, time_min, gpus_per_job, cpus_per_job, mem_gb, max_parallel,
           no_wait) -> None:
     """Run a grid of runs (from options or a YAML/TOML SWEEP_FILE; options override the file).
@@ -276,7 +282,7 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
 
         content = {k: v for k, v in asdict(load_sweep_file(sweep_file)).items() if v is not None}
     overrides = {"methods": methods, "datasets": datasets, "bits": bits, "seeds": seeds, "epochs": epochs,
-                 "preset": preset, "device": device, "directions": directions, "results": results_dir,
+                 "preset": preset, "device": device, "precision": precision, "directions": directions, "results": results_dir,
                  "name": name}
     content.update({k: v for k, v in overrides.items() if v is not None})
     if "methods" not in content or "datasets" not in content:
@@ -325,13 +331,18 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path())
 @click.option("--errors/--no-errors", default=True, help="Show the last lines of failed jobs' errors.")
 @JSON_OPTION
-def status(sweep_name, results_dir, errors, as_json) -> None:
-    """Done / running / failed / interrupted / pending jobs of the sweeps in a results folder."""
+@click.option("--run", "run_id", metavar="RUN_ID", help="One run's progress (its run_id or first digits).")
+def status(sweep_name, results_dir, errors, as_json, run_id) -> None:
+    """Done / running / failed / interrupted / pending jobs of the sweeps in a results folder, or
+    where one run stands (--run RUN_ID)."""
     from cmhbench.sweep.manifest import find_manifests, read_manifest
     from cmhbench.sweep.status import counts, slurm_queue, sweep_status
 
     if not Path(results_dir).is_dir():
         raise CmhbenchError(f"results folder {results_dir} does not exist (give the sweep's --results folder)")
+    if run_id:
+        _print_run_status(results_dir, run_id, as_json)
+        return
     manifests = find_manifests(results_dir, sweep_name)
     if not manifests:
         raise CmhbenchError(f"no sweeps recorded in {results_dir} (run `cmhbench sweep` first)")
@@ -356,6 +367,25 @@ def status(sweep_name, results_dir, errors, as_json) -> None:
             for s in statuses:
                 if s.state == "failed" and s.error:
                     console.print(f"[red]{safe(s.job.label)}[/red] failed:\n{safe(s.error)}")
+
+
+def _print_run_status(results_dir: str, run_id: str, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from cmhbench.results.run_status import run_status
+
+    status = run_status(results_dir, run_id)
+    if as_json:
+        _print_json({**asdict(status), "result": str(status.result) if status.result else None})
+        return
+    console.print(f"run {safe(status.run_id)}: {status.state}"
+                  + (f" ({safe(status.result)})" if status.result else "")
+                  + (f", last checkpoint {safe(status.saved_utc)}" if status.saved_utc else ""))
+    for stage, count in status.stages.items():
+        console.print(f"  {safe(stage)}: {count['run']} of {count['planned']} epochs")
+    if status.last_log:
+        values = " ".join(f"{k}={v:.4g}" for k, v in status.last_log.items() if k not in ("stage", "epoch"))
+        console.print(f"  last logged: {safe(status.last_log['stage'])} epoch {status.last_log['epoch'] + 1}: {safe(values)}")
 
 
 @cli.group()
@@ -398,9 +428,9 @@ def leaderboard_show(results, as_json) -> None:
     if as_json:
         _print_json([{"title": table.title, "rows": [
             {"method": row.label, "cells": {f"{b} {d}": {"text": c.text, "best": c.best}
-                                            for (b, d), c in zip(table.columns, table.cells(row))}}
+                                            for (b, d), c in zip(table.columns, table.cells(row), strict=True)}}
             for row in table.rows],
-            "chance": {f"{b} {d}": value for (b, d), value in zip(table.columns, table.chance())}} for table in tables])
+            "chance": {f"{b} {d}": value for (b, d), value in zip(table.columns, table.chance(), strict=True)}} for table in tables])
         return
     for table in tables:
         # names come from result files: plain-text cells, never read as rich markup
@@ -502,9 +532,12 @@ def data_info(name: str) -> None:
 def data_prepare(name: str, sources: tuple[str, ...], orientation: str) -> None:
     """Convert your files of dataset NAME into the canonical HDF5 file in the cache."""
     from cmhbench.data.prepare import prepare
+    from cmhbench.progress import TrainingProgress
 
     spec = _dataset_with_profile(name)
-    report = prepare(spec.profile, sources, orientation=orientation)
+    progress = TrainingProgress(f"data prepare {name}")
+    with progress.running():
+        report = prepare(spec.profile, sources, orientation=orientation, progress=progress)
     console.print(f"prepared {safe(name)}: {report.items} items ({safe(report.layout)} layout), "
                   f"{report.dropped_unlabeled} items without labels dropped")
     console.print(f"splits {safe(report.split_sizes)} ({safe(report.split_source)})")

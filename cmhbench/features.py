@@ -15,11 +15,11 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
 import torch
-from rich.progress import Progress
 
 from cmhbench.data.dataset import Dataset
 from cmhbench.data.readers import sha256_file
@@ -43,9 +43,11 @@ def feature_key(dataset: Dataset, encoder: str, weights: str, init_seed: int = 0
 
 
 def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: Encoder,
-                    device: torch.device, quiet: bool = False, init_seed: int = 0) -> Path:
+                    device: torch.device, init_seed: int = 0,
+                    on_items: Callable[[int], None] | None = None) -> Path:
     """Path of the cached features, extracting them first when they are not there. ``init_seed`` is
-    the seed the (randomly initialised, for weights=none) encoder was created under."""
+    the seed the (randomly initialised, for weights=none) encoder was created under; ``on_items(n)``
+    is told as each batch of n items is extracted (a progress bar)."""
     key = feature_key(dataset, encoder_name, weights, init_seed)
     path = cache_home() / "features" / f"{dataset.name}-{encoder_name}-{key}.h5"
     if path.exists():
@@ -54,17 +56,16 @@ def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: 
     n = dataset.num_items
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f, torch.inference_mode():
         node = None
-        with Progress(transient=True, disable=quiet) as progress:
-            task = progress.add_task(f"{encoder_name} features of {dataset.name}", total=n)
-            for start in range(0, n, _BATCH):
-                block = torch.from_numpy(np.ascontiguousarray(dataset.images[start:start + _BATCH])).to(device)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    features = encoder(block).float().cpu().numpy()
-                if node is None:
-                    node = f.create_dataset("features", shape=(n, features.shape[1]), dtype="float32",
-                                            chunks=(min(n, _BATCH), features.shape[1]))
-                node[start:start + len(features)] = features
-                progress.advance(task, len(features))
+        for start in range(0, n, _BATCH):
+            block = torch.from_numpy(np.ascontiguousarray(dataset.images[start:start + _BATCH])).to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                features = encoder(block).float().cpu().numpy()
+            if node is None:
+                node = f.create_dataset("features", shape=(n, features.shape[1]), dtype="float32",
+                                        chunks=(min(n, _BATCH), features.shape[1]))
+            node[start:start + len(features)] = features
+            if on_items is not None:
+                on_items(len(features))
         f.attrs["encoder"] = encoder_name
         f.attrs["weights"] = weights
         f.attrs["dataset"] = dataset.name

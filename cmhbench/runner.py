@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,16 +27,15 @@ from cmhbench.evaluation.collapse import code_statistics
 from cmhbench.features import cached_features, with_features
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
-from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, run_definition
-from cmhbench.results import provenance
+from cmhbench.request import CheckedRequest, RunRequest, check_request
+from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, provenance, run_definition
 from cmhbench.results.lock import release_run_lock, run_lock
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
-from cmhbench.request import CheckedRequest, RunRequest, check_request
 from cmhbench.train.checkpoint import seed_everything
 from cmhbench.train.context import TrainContext, resolve_device
 from cmhbench.train.precision import resolve_precision
-from cmhbench.train.progress import TrainingProgress
+from cmhbench.progress import TrainingProgress
 from cmhbench.train.session import TrainingSession
 
 ENCODE_BATCH = 256
@@ -49,7 +49,7 @@ class RunOutcome:
     #: what a run that trained leaves in memory (not in the result file), for callers that check a
     #: method (cmhbench.testing): the trained method, its query/retrieval codes, the training
     #: context and the dataset it ran on; None when the run was skipped
-    trained: "TrainedRun | None" = None
+    trained: TrainedRun | None = None
 
 
 @dataclass
@@ -136,6 +136,7 @@ def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None)
     registry = registry or get_registry()
     checked = request if isinstance(request, CheckedRequest) else check_request(request, registry)
     request = checked.request
+    resolve_device(request.device)  # --device cuda without a GPU fails here, before any work
     dataset = open_dataset(checked.dataset_spec, request.dataset_options)
     encoders = choose_encoders(request, checked.method_spec, checked.dataset_spec, dataset, registry)
     definition = run_definition(
@@ -241,11 +242,12 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
     image_encoder = None
     if image["name"] != NO_ENCODER:
         width = dataset.image_shape[0] if dataset.image_kind == "features" else None
-        image_encoder = registry.encoder(image["name"]).create(image["weights"], width)
+        with progress.phase(f"image encoder {image['name']} ({image['weights']} weights)"):
+            image_encoder = registry.encoder(image["name"]).create(image["weights"], width)
     if image.get("frozen"):
-        with progress.phase(f"{image['name']} features (extracted once, cached)"):
+        with progress.phase(f"{image['name']} features (extracted once, cached)", total=dataset.num_items) as advance:
             cache = cached_features(dataset, image["name"], image["weights"], image_encoder, device,
-                                    quiet=progress.mode != "terminal", init_seed=int(p.request.seed))
+                                    init_seed=p.request.seed, on_items=advance)
         dataset = with_features(dataset, cache)
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
         seed_everything(p.request.seed)

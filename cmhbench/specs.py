@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported for annotations only, to keep this module dependency-free
     from cmhbench.data.dataset import Dataset
@@ -64,7 +65,7 @@ def params_choices(params: type) -> dict[str, tuple[str, ...]]:
             if typing.get_origin(hint) is typing.Literal}
 
 
-class lazy:  # noqa: N801 - used like a function: create=lazy("package.module:attribute")
+class lazy:
     """A factory that imports its target only when first called, so that registering a spec (and
     every command that only lists specs) never imports torch. ``args`` are passed to the target
     first: ``lazy("pkg.backbones:factory", "alexnet")`` calls ``factory("alexnet")`` and then the
@@ -163,7 +164,7 @@ def reported_table(dataset: str, source: str, setting: str, values: Mapping[str,
     for direction, numbers in values.items():
         if len(numbers) != len(bits):
             raise ValueError(f"reported {dataset} {direction} ({source}): {len(numbers)} values for bits {tuple(bits)}")
-        out += [ReportedResult(dataset, b, direction, v, source, setting) for b, v in zip(bits, numbers)]
+        out += [ReportedResult(dataset, b, direction, v, source, setting) for b, v in zip(bits, numbers, strict=True)]
     return tuple(out)
 
 
@@ -231,7 +232,7 @@ class MethodSpec:
     name: str
     description: str
     citation: Citation
-    create: Callable[["MethodSetup"], "HashingMethod"]
+    create: Callable[[MethodSetup], HashingMethod]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     image_encoder: str = "alexnet"
@@ -302,7 +303,7 @@ class DatasetSpec:
     description: str
     citation: Citation | None
     protocol: Protocol
-    open: Callable[[Mapping[str, Any]], "Dataset"]
+    open: Callable[[Mapping[str, Any]], Dataset]
     option_defaults: Mapping[str, Any] = field(default_factory=dict)
     #: How `cmhbench data prepare` builds it from the user's files (a DatasetProfile); None for
     #: generated datasets such as toy.
@@ -324,6 +325,6 @@ class EncoderSpec:
     name: str
     description: str
     modality: str
-    create: Callable[[str, int | None], "Encoder"]
+    create: Callable[[str, int | None], Encoder]
     citation: Citation | None = None
     accepts: tuple[str, ...] = ("pixels",)

@@ -22,8 +22,9 @@ import contextlib
 import dataclasses
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from cmhbench.runner import RunOutcome, RunRequest, encode_split, run
 from cmhbench.specs import MethodSpec
 
 TINY_TOY = {"size": 100}
+TINY_PRESET = "tiny"
 
 
 class MethodCheckError(AssertionError):
@@ -61,8 +63,9 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
     spec = registry.method(name)
     with contextlib.ExitStack() as stack:
         root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="check-")))
+        # a method's "tiny" preset, where it has one, is its setting for this 50-item training set
         base = dict(method=name, dataset="toy", bits=bits, seed=0, epochs=epochs, device="cpu",
-                    dataset_options=dict(TINY_TOY), quiet=True)
+                    dataset_options=dict(TINY_TOY), quiet=True, preset=TINY_PRESET if TINY_PRESET in spec.presets else None)
 
         def once(folder: str) -> RunOutcome:
             try:
@@ -151,11 +154,11 @@ def _check_budget(name: str, result: dict[str, Any], epochs: int, spec: MethodSp
     if spec.stages == {}:
         return
     if not stages:
-        raise MethodCheckError(name, "budget", "no epochs were recorded: loop over ctx.epochs(published, stage)")
+        raise MethodCheckError(name, "budget", "no epochs were recorded: loop over ctx.epochs(stage)")
     longest = max(record["planned"] for record in stages.values())
     if longest != epochs:
         raise MethodCheckError(name, "budget", f"--epochs {epochs} gave {longest} epochs to the longest stage: pass "
-                               "the published count to ctx.epochs(published, stage); the harness applies the budget")
+                               "the stage name to ctx.epochs(stage); the harness applies the budget")
 
 
 def _query_codes(method, dataset, ctx) -> dict[str, np.ndarray]:
@@ -189,7 +192,7 @@ def _check_encode_is_pure(name: str, outcome: RunOutcome) -> None:
     before = _flat_tensors(trained.method.state_dict())
     again = _query_codes(trained.method, trained.dataset, trained.ctx)
     after = _flat_tensors(trained.method.state_dict())
-    if len(before) != len(after) or any(not torch.equal(a, b) for a, b in zip(before, after)):
+    if len(before) != len(after) or any(not torch.equal(a, b) for a, b in zip(before, after, strict=True)):
         raise MethodCheckError(name, "encode-is-pure", "encoding changed the method's state: encode_* must not "
                                "train, update statistics (use eval mode for batch norm) or write buffers")
     for modality, codes in again.items():

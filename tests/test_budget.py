@@ -8,59 +8,69 @@ import torch
 from cmhbench.errors import CmhbenchError
 from cmhbench.runner import check_epochs_run
 from cmhbench.specs import Citation, MethodSpec
-from cmhbench.train.context import TrainContext
+from cmhbench.train.session import TrainingSession
 
 
-def _ctx(override, schedule):
-    return TrainContext(device=torch.device("cpu"), seed=0, epoch_override=override, schedule=schedule)
+def _session(override, schedule):
+    return TrainingSession(device=torch.device("cpu"), seed=0, epoch_override=override, schedule=schedule)
 
 
 def test_every_declared_stage_scales_in_proportion():
     """DAPH publishes 80 + 220 epochs; a budget of 22 gives 8 + 22 (hand-computed: 80·22/220 = 8)."""
-    ctx = _ctx(22, {"proxies": 80, "hashing": 220})
-    assert ctx.planned_epochs(80, "proxies") == 8
-    assert ctx.planned_epochs(220, "hashing") == 22
-    assert list(ctx.epochs(80, "proxies")) == list(range(8))
-    assert list(ctx.epochs(220, "hashing")) == list(range(22))
-    assert ctx.epochs_record() == {"proxies": {"planned": 8, "run": 8}, "hashing": {"planned": 22, "run": 22}}
+    session = _session(22, {"proxies": 80, "hashing": 220})
+    ctx = session.ctx
+    assert ctx.planned_epochs("proxies") == 8
+    assert ctx.planned_epochs("hashing") == 22
+    assert list(ctx.epochs("proxies")) == list(range(8))
+    assert list(ctx.epochs("hashing")) == list(range(22))
+    assert session.epochs_record() == {"proxies": {"planned": 8, "run": 8}, "hashing": {"planned": 22, "run": 22}}
 
 
 def test_a_short_stage_keeps_at_least_one_epoch():
-    ctx = _ctx(1, {"proxies": 80, "hashing": 220})
-    assert ctx.planned_epochs(80, "proxies") == 1  # round(80/220) = 0, raised to one
+    ctx = _session(1, {"proxies": 80, "hashing": 220}).ctx
+    assert ctx.planned_epochs("proxies") == 1  # round(80/220) = 0, raised to one
 
 
 def test_without_a_budget_the_published_schedule_runs():
-    ctx = _ctx(None, {"train": 500})
-    assert ctx.planned_epochs(500) == 500
+    ctx = _session(None, {"train": 500}).ctx
+    assert ctx.planned_epochs("train") == 500
 
 
 def test_a_method_cannot_pass_its_own_epoch_count_for_a_declared_stage():
-    ctx = _ctx(10, {"train": 500})
+    ctx = _session(10, {"train": 500}).ctx
     with pytest.raises(CmhbenchError, match="publishes 500"):
-        list(ctx.epochs(3, "train"))
+        list(ctx.epochs("train", published=3))
+
+
+def test_the_stage_is_named_not_counted():
+    """The published count comes from the spec: the old ctx.epochs(500, ...) call is one clear error."""
+    ctx = _session(10, {"train": 500}).ctx
+    with pytest.raises(CmhbenchError, match=r"pass the stage's name \(e.g. ctx.epochs\('train'\)\)"):
+        list(ctx.epochs(500))
+    with pytest.raises(CmhbenchError, match="stage 'warmup' is not in the method's MethodSpec.stages"):
+        list(ctx.epochs("warmup"))
 
 
 def test_undeclared_methods_get_the_budget_as_their_count():
-    """A plugin that declares no schedule and loops ctx.epochs(its own n) still obeys --epochs."""
-    ctx = _ctx(4, None)
-    assert list(ctx.epochs(50, "train")) == [0, 1, 2, 3]
+    """A plugin that declares no schedule and loops ctx.epochs(stage, published=n) still obeys --epochs."""
+    ctx = _session(4, None).ctx
+    assert list(ctx.epochs("train", published=50)) == [0, 1, 2, 3]
 
 
 def test_a_closed_form_stage_is_not_scaled():
-    ctx = _ctx(10, {})
-    assert list(ctx.epochs(1, "solve")) == [0]
+    ctx = _session(10, {}).ctx
+    assert list(ctx.epochs("solve", published=1)) == [0]
 
 
 def test_a_stage_that_stops_short_is_refused():
-    ctx = _ctx(5, {"train": 50})
-    for epoch in ctx.epochs(50, "train"):
+    session = _session(5, {"train": 50})
+    for epoch in session.ctx.epochs("train"):
         if epoch == 2:
             break
     spec = MethodSpec(name="quitter", description="", citation=Citation("t", "v", 2026),
                       create=lambda setup: None, defaults={"epochs": 50}, stages={"train": "epochs"})
     with pytest.raises(CmhbenchError, match="ran 2 of the 5 epochs planned for stage 'train'"):
-        check_epochs_run(ctx, spec)
+        check_epochs_run(session, spec)
 
 
 def test_a_stage_must_name_an_epoch_count():
@@ -77,16 +87,16 @@ def test_resumed_epochs_count_every_segment(tmp_path):
         def load_state_dict(self, state):
             pass
 
-    first = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, epoch_override=6,
-                         schedule={"train": 60})
+    first = TrainingSession(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, epoch_override=6,
+                            schedule={"train": 60})
     first.bind(Tiny())
-    for epoch in first.epochs(60, "train"):
+    for epoch in first.ctx.epochs("train"):
         if epoch == 3:
             break  # the process dies during epoch 4: three epochs are checkpointed
-    second = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, epoch_override=6,
-                          schedule={"train": 60})
+    second = TrainingSession(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, epoch_override=6,
+                             schedule={"train": 60})
     second.bind(Tiny())
-    assert list(second.epochs(60, "train")) == [3, 4, 5]
+    assert list(second.ctx.epochs("train")) == [3, 4, 5]
     assert second.epochs_record() == {"train": {"planned": 6, "run": 6}}
 
 
@@ -109,11 +119,11 @@ def test_an_epoch_that_changed_nothing_writes_no_checkpoint(tmp_path, monkeypatc
             pass
 
     saves = []
-    ctx = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, schedule={"train": 4})
-    ctx.bind(Tiny())
-    monkeypatch.setattr(ctx, "save_checkpoint", lambda: saves.append(dict(ctx.progress_by_stage)))
-    for epoch in ctx.epochs(4, "train"):
+    session = TrainingSession(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, schedule={"train": 4})
+    session.bind(Tiny())
+    monkeypatch.setattr(session, "save_checkpoint", lambda: saves.append(dict(session.progress_by_stage)))
+    for epoch in session.ctx.epochs("train"):
         if epoch >= 2:
-            ctx.epoch_changed_nothing()
+            session.ctx.epoch_changed_nothing()
     assert saves == [{"train": 1}, {"train": 2}]
-    assert ctx.epochs_record() == {"train": {"planned": 4, "run": 4}}
+    assert session.epochs_record() == {"train": {"planned": 4, "run": 4}}

@@ -197,7 +197,7 @@ def test_loaded_cnnf_matches_a_float64_matconvnet_reference(tmp_path, old_style,
     # the check is sharp: the usual conversion mistakes move the outputs far beyond the tolerance
     for mistake in ({"alpha_over_n": True}, {"pool1_pad": [1, 0, 1, 0]}):
         wrong = ref_forward(image, layers, mean, **mistake)
-        assert max(relative_error(a, b) for a, b in zip(wrong, want)) > 1e-2, mistake
+        assert max(relative_error(a, b) for a, b in zip(wrong, want, strict=True)) > 1e-2, mistake
 
 
 def test_lrn_and_pool_parameters_come_from_the_file(tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from cmhbench_methods.dcmh.losses import batch_loss
 
-from cmhbench_methods.common import log_uniform_schedule
-from cmhbench_methods.dcmh import batch_loss
+from cmhbench.toolkit import log_uniform_schedule
 
 
 def test_batch_loss_gradient_matches_the_release():
@@ -23,10 +23,10 @@ def test_batch_loss_gradient_matches_the_release():
     batch_loss(out, idx, own, other, codes, s, gamma, eta).backward()
 
     # process_DCMH.m: dJdF_b = 0.5*G*(1./(1+exp(-0.5*G'*F_b)) - S_b) + 2γ(F_b - B_b) + 2η·F·1
-    O, G, B, F_b = own.numpy(), other.numpy(), codes.numpy(), out.detach().numpy().T
+    own_np, G, B, F_b = own.numpy(), other.numpy(), codes.numpy(), out.detach().numpy().T
     theta = 0.5 * G.T @ F_b                                    # N×b
     expected = 0.5 * G @ (1 / (1 + np.exp(-theta)) - s.numpy().T)
-    expected += 2 * gamma * (F_b - B[:, idx.numpy()]) + 2 * eta * O.sum(1, keepdims=True)
+    expected += 2 * gamma * (F_b - B[:, idx.numpy()]) + 2 * eta * own_np.sum(1, keepdims=True)
     expected /= len(idx) * n                                   # update_net.m: dzdw/(batch_size*N)
     np.testing.assert_allclose(out.grad.numpy().T, expected, rtol=1e-10, atol=1e-12)
 

@@ -6,7 +6,6 @@ import json
 from importlib.metadata import PackageNotFoundError, distribution
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -21,7 +20,7 @@ def example_installed():
 def test_listed_with_its_origin():
     result = run_cli("methods", env={"COLUMNS": "300"})
     assert result.returncode == 0
-    line = next(l for l in result.stdout.splitlines() if "ridge-codes" in l)
+    line = next(row for row in result.stdout.splitlines() if "ridge-codes" in row)
     assert "cmhbench-example-plugin" in line
 
 

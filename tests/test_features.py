@@ -71,5 +71,5 @@ def test_interrupted_extraction_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("CMHBENCH_HOME", str(tmp_path))
     dataset = open_toy({"size": 600})
     with pytest.raises(RuntimeError):
-        cached_features(dataset, "exploding", "none", Exploding(), torch.device("cpu"), quiet=True)
+        cached_features(dataset, "exploding", "none", Exploding(), torch.device("cpu"))
     assert not list((tmp_path / "features").glob("*.h5"))

@@ -15,13 +15,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import crash_after_checkpoints, run_cli
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import owner_tag, write_json_atomic
 from cmhbench.leaderboard.markdown import escape_cell
 from cmhbench.runner import RunRequest, run
 from cmhbench.textsafe import clean, safe
-from conftest import crash_after_checkpoints, run_cli
 
 # a 50-item training set: at the published rates DCMH's balance-term feedback (lr·batch/N, see
 # dcmh_spec.QUICK) diverges within 2 epochs here, so these bookkeeping tests train at a tenth of them
@@ -78,7 +78,7 @@ def test_bits_beyond_the_evaluators_limit_are_refused_at_planning(tmp_path):
 def test_cvh_bits_beyond_its_feature_width_are_refused_before_training(prepared_wiki, tmp_path, monkeypatch):
     """Wikipedia's 128-d image features give CVH at most 128 bits: 129 is refused, naming the limit,
     before any solve."""
-    import cmhbench_methods.cvh as cvh
+    import cmhbench_methods.cvh.model as cvh
 
     def never(*args, **kwargs):
         raise AssertionError("CVH was trained")
@@ -226,13 +226,13 @@ def test_label_tensors_that_require_grad_are_accepted():
 
 
 def test_a_method_state_that_cannot_be_saved_is_one_line_naming_it(tmp_path):
-    from cmhbench.train.context import TrainContext
+    from cmhbench.train.session import TrainingSession
 
-    ctx = TrainContext(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, run_id="r")
+    session = TrainingSession(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, run_id="r")
     method = type("Unsaveable", (), {"state_dict": lambda self: {"weights": torch.zeros(2), "hook": lambda: 1}})()
-    ctx.bind(method)
+    session.bind(method)
     with pytest.raises(CmhbenchError) as info:
-        ctx.save_checkpoint()
+        session.save_checkpoint()
     message = str(info.value)
     assert "\n" not in message and "method Unsaveable" in message and "state_dict()['hook'] (a function)" in message
     assert not list(tmp_path.iterdir()), "nothing half-written is left"

@@ -6,11 +6,11 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
+from cmhbench_datasets import image_list
 
 from cmhbench.data import load_canonical
 from cmhbench.data.prepare import DatasetProfile, open_prepared, prepare, prepared_path, verify
 from cmhbench.errors import CmhbenchError
-from cmhbench_datasets import image_list
 
 N, H, W, T, C = 40, 8, 6, 12, 5  # H != W so that a height/width swap would show
 
@@ -91,7 +91,7 @@ def test_every_layout_gives_identical_canonical_data(tmp_path):
     # the split follows the fixed file, minus the dropped items, remapped
     assert len(reference[3]["query"]) == 4 and len(reference[3]["train"]) == 9
     for layout, result in results.items():
-        for a, b in zip(result[:3], reference[:3]):
+        for a, b in zip(result[:3], reference[:3], strict=True):
             np.testing.assert_array_equal(a, b, err_msg=layout)
         assert result[3] == reference[3], layout
 

@@ -7,13 +7,14 @@ import pytest
 import scipy.io
 import scipy.linalg
 import torch
-
-from cmhbench.runner import RunRequest, run
-from cmhbench_methods.cmfh import cmfh
-from cmhbench_methods.cvh import cvh_projections, regularised
-from cmhbench_methods.scm import scm_orth, scm_seq, semantic_cross_covariance
+from cmhbench_methods.cmfh.model import cmfh
+from cmhbench_methods.cvh.model import cvh_projections
+from cmhbench_methods.linalg import regularised
+from cmhbench_methods.scm.model import scm_orth, scm_seq, semantic_cross_covariance
 from conftest import shared_data
 from reference_metrics import average_precision
+
+from cmhbench.runner import RunRequest, run
 
 
 def views(seed=0, n=300, dx=12, dy=8, c=5):
@@ -123,7 +124,7 @@ def test_cmfh_objective_never_increases():
     x, y, _ = views(2)
     _, _, history = cmfh(x, y, 6, iterations=40, tolerance=0.0, generator=torch.Generator().manual_seed(0))
     assert len(history) == 40
-    assert all(later <= earlier * (1 + 1e-10) for earlier, later in zip(history, history[1:]))
+    assert all(later <= earlier * (1 + 1e-10) for earlier, later in zip(history, history[1:], strict=False))
     assert history[-1] < history[0]
 
 
@@ -158,7 +159,7 @@ def brute_force_map(query_codes, retrieval_codes, query_labels, retrieval_labels
     sort is `reference_metrics.ranking`'s order, vectorised (its per-item loop is slow at this size)."""
     return float(np.mean([
         average_precision(retrieval_labels[np.argsort(-(retrieval_codes @ code), kind="stable")] == label)
-        for code, label in zip(query_codes, query_labels)]))
+        for code, label in zip(query_codes, query_labels, strict=True)]))
 
 
 def test_scm_orth_on_wikipedia_is_capped_by_the_text_rank(prepared_wiki, tmp_path):

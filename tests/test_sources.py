@@ -24,7 +24,7 @@ def make(tmp_path, n=50):
 def collect(split: SplitData, **kwargs):
     seen = {}
     for batch in split.batches(7, **kwargs):
-        for p, img, txt, lab in zip(batch.positions.tolist(), batch.images, batch.texts, batch.labels):
+        for p, img, txt, lab in zip(batch.positions.tolist(), batch.images, batch.texts, batch.labels, strict=True):
             seen[p] = (img.numpy(), txt.numpy(), lab.numpy())
     return seen
 
@@ -46,14 +46,16 @@ def test_streamed_equals_resident(tmp_path, monkeypatch):
     for position in a:
         rows = dataset.splits["train"][position]
         np.testing.assert_array_equal(a[position][0], dataset.images[rows])
-        for x, y in zip(a[position], b[position]):
+        for x, y in zip(a[position], b[position], strict=True):
             np.testing.assert_array_equal(x, y)
 
 
 def test_shuffle_is_reproducible_and_drop_last(tmp_path):
     dataset, _ = make(tmp_path)
     split = SplitData(dataset, "train", "cpu")
-    order = lambda seed: [b.positions.tolist() for b in split.batches(7, shuffle=True, generator=torch.Generator().manual_seed(seed))]
+    def order(seed):
+        return [b.positions.tolist() for b in split.batches(7, shuffle=True, generator=torch.Generator().manual_seed(seed))]
+
     assert order(1) == order(1) and order(1) != order(2)
     sizes = [len(b.positions) for b in split.batches(7, drop_last=True)]
     assert sizes == [7] * (len(split) // 7)

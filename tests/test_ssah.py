@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from cmhbench_methods.ssah.losses import modality_loss, pairwise
+from cmhbench_methods.ssah.networks import Discriminator, LabNet, MultiScaleFusion, TxtNet, lrn, tf1_bilinear_resize
+from conftest import crash_after_checkpoints
 
 from cmhbench.runner import RunRequest, run
-from conftest import crash_after_checkpoints
-from cmhbench_methods.ssah import (Discriminator, LabNet, MultiScaleFusion, TxtNet, lrn, modality_loss, pairwise,
-                                   tf1_bilinear_resize)
 
 
 def test_subnetwork_shapes_and_ranges():
@@ -50,7 +50,7 @@ def test_multiscale_fusion_by_hand():
     with torch.no_grad():
         out = fusion(x.float()).reshape(60, 6).double()
     np.testing.assert_allclose(out[:, 0].numpy(), x[0].numpy(), rtol=1e-6)
-    for channel, (weight, level) in enumerate(zip([0.5, -1.0, 2.0, 1.5, 3.0], [1, 2, 3, 6, 10]), start=1):
+    for channel, (weight, level) in enumerate(zip([0.5, -1.0, 2.0, 1.5, 3.0], [1, 2, 3, 6, 10], strict=True), start=1):
         width = 5 * level
         pooled = [max(0.0, weight * float(x[0, i * width:(i + 1) * width].mean())) for i in range(60 // width)]
         n = len(pooled)
@@ -97,14 +97,15 @@ def test_loss_terms_in_float64(reduction, reduce):
         return reduce([[(s[i, j].item() * 0.5 * a[i] @ x[j] - math.log(1 + math.exp(0.5 * a[i] @ x[j]))) ** 2
                         for j in range(b)] for i in range(n)])
 
-    from cmhbench_methods.ssah import REDUCTIONS
+    from cmhbench_methods.ssah.losses import REDUCTIONS
 
     A, H, Fe = anchor_h.numpy(), hash_out.numpy(), feature.numpy()
     torch_reduce = REDUCTIONS[reduction]
     assert abs(float(pairwise(anchor_h, hash_out, s, "likelihood", torch_reduce)) - nll(A, H)) < 1e-9
     assert abs(float(pairwise(anchor_h, hash_out, s, "code", torch_reduce)) - squared(A, H)) < 1e-9
-    hp = {"alpha": 0.7, "gamma": 1.3, "beta": 0.1, "eta": 0.2, "delta": 0.5, "pairwise": "likelihood",
-          "reduction": reduction}
+    from cmhbench_methods.ssah import SSAHParams
+
+    hp = SSAHParams(alpha=0.7, gamma=1.3, beta=0.1, eta=0.2, delta=0.5, pairwise="likelihood", reduction=reduction)
     quant = reduce((np.sign(H) - H) ** 2)
     label_term = reduce((labels.numpy() - label_pred.numpy()) ** 2)
     adv = np.mean([math.log(1 + math.exp(-a)) for a in adversarial.numpy()])  # BCE against "real"
@@ -145,13 +146,14 @@ def test_ssah_on_toy_v2(tmp_path):
 
 def _labnet_on(labels: np.ndarray, hparams: dict, epochs: int) -> dict:
     """SSAH's LabNet alone, trained on a label matrix for ``epochs`` of its own schedule; its health."""
+    from cmhbench_methods.ssah import SPEC
+
     from cmhbench.data.dataset import Dataset
     from cmhbench.data.sources import SplitData
     from cmhbench.encoders.identity import create_identity
     from cmhbench.hparams import resolve_hparams
     from cmhbench.method import MethodSetup
-    from cmhbench.train.context import TrainContext
-    from cmhbench_methods.ssah import SPEC
+    from cmhbench.train.session import TrainingSession
 
     n, c = labels.shape
     everything = np.arange(n)
@@ -165,7 +167,7 @@ def _labnet_on(labels: np.ndarray, hparams: dict, epochs: int) -> dict:
     torch.manual_seed(0)
     method = SPEC.create(setup)
     train = SplitData(dataset, "train", "cpu")
-    ctx = TrainContext(device=torch.device("cpu"), seed=0)
+    ctx = TrainingSession(device=torch.device("cpu"), seed=0).ctx
     for epoch in range(epochs):
         method.labnet_epoch(train, ctx, epoch)
     return method.labnet_health(train.labels)

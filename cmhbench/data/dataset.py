@@ -53,7 +53,7 @@ class Dataset:
         return tuple(int(s) for s in self.images.shape[1:])
 
     def split_sizes(self) -> dict[str, int]:
-        return {name: int(len(self.splits[name])) for name in SPLIT_NAMES}
+        return {name: len(self.splits[name]) for name in SPLIT_NAMES}
 
     def describe(self) -> dict[str, Any]:
         """Metadata recorded in every result file."""

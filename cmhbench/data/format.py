@@ -13,8 +13,9 @@ Layout (see DESIGN.md)::
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -48,11 +49,13 @@ def write_canonical(
     protocol: str = "",
     compression: str | None = None,
     extra_attrs: Mapping[str, Any] | None = None,
+    on_items: Callable[[int], None] | None = None,
 ) -> Path:
     """Write a canonical dataset file atomically and return its path.
 
     ``images`` is an array or a block source (``shape``, ``dtype`` and ``read(start, stop)``), so
-    that image sets larger than memory are written block by block.
+    that image sets larger than memory are written block by block; ``on_items(n)`` is told as each
+    block of n items is written (a progress bar).
     """
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -63,7 +66,7 @@ def write_canonical(
                                         compression=compression)
             else:
                 node = f.create_dataset("images", shape=images.shape, dtype="float32")
-            _copy_in_blocks(images, node)
+            _copy_in_blocks(images, node, on_items)
             f.create_dataset("texts", data=np.asarray(texts, dtype=np.float32))
             f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
             group = f.create_group("splits")
@@ -86,7 +89,8 @@ def write_canonical(
     return path
 
 
-def _copy_in_blocks(images: Any, node: h5py.Dataset, block_bytes: int = 256 * 1024**2) -> None:
+def _copy_in_blocks(images: Any, node: h5py.Dataset, on_items: Callable[[int], None] | None = None,
+                    block_bytes: int = 256 * 1024**2) -> None:
     """Copy an array, or a block source (``shape`` and ``read(start, stop)``), in bounded memory."""
     item_bytes = int(np.prod(images.shape[1:])) * node.dtype.itemsize
     step = max(1, block_bytes // max(item_bytes, 1))
@@ -94,6 +98,8 @@ def _copy_in_blocks(images: Any, node: h5py.Dataset, block_bytes: int = 256 * 10
     for start in range(0, images.shape[0], step):
         stop = min(start + step, images.shape[0])
         node[start:stop] = np.asarray(read(start, stop), dtype=node.dtype)
+        if on_items is not None:
+            on_items(stop - start)
 
 
 def load_canonical(path: str | Path) -> Dataset:
@@ -143,22 +149,27 @@ def _attr(handle: h5py.File, key: str, where: str) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _build(handle: h5py.File, where: str) -> Dataset:
-    for key in _REQUIRED_ATTRS:
-        _attr(handle, key, where)
+def _kinds(handle: h5py.File, where: str) -> tuple[str, str]:
     image_kind = str(_attr(handle, "image_kind", where))
     text_kind = str(_attr(handle, "text_kind", where))
     if image_kind not in ("pixels", "features"):
         raise CmhbenchError(f"{where}: attribute image_kind={image_kind!r}, expected 'pixels' or 'features'")
     if text_kind not in ("bow", "features"):
         raise CmhbenchError(f"{where}: attribute text_kind={text_kind!r}, expected 'bow' or 'features'")
+    return image_kind, text_kind
 
-    images = _require(handle, "images", where)
-    texts = _require(handle, "texts", where)
-    labels_node = _require(handle, "labels", where)
-    if labels_node.ndim != 2:
-        raise CmhbenchError(f"{where}: '/labels' has shape {labels_node.shape}, expected N×C (2-d)")
-    num_items = labels_node.shape[0]
+
+def _read_labels(handle: h5py.File, where: str) -> np.ndarray:
+    node = _require(handle, "labels", where)
+    if node.ndim != 2:
+        raise CmhbenchError(f"{where}: '/labels' has shape {node.shape}, expected N×C (2-d)")
+    labels = node[()]
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise CmhbenchError(f"{where}: '/labels' must be multi-hot 0/1, found other values")
+    return labels.astype(np.uint8, copy=False)
+
+
+def _check_arrays(images: h5py.Dataset, texts: h5py.Dataset, image_kind: str, num_items: int, where: str) -> None:
     if image_kind == "pixels":
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
             raise CmhbenchError(
@@ -175,43 +186,48 @@ def _build(handle: h5py.File, where: str) -> Dataset:
                 "every array must have one row per item"
             )
 
-    labels = labels_node[()]
-    if labels.size and not np.isin(labels, (0, 1)).all():
-        raise CmhbenchError(f"{where}: '/labels' must be multi-hot 0/1, found other values")
-    labels = labels.astype(np.uint8, copy=False)
 
-    splits = {}
-    for split in SPLIT_NAMES:
-        indices = _require(handle, f"splits/{split}", where)[()]
-        if indices.ndim != 1 or indices.dtype.kind not in "iu":
-            raise CmhbenchError(f"{where}: '/splits/{split}' must be a 1-d integer array")
-        if len(indices) == 0:
-            raise CmhbenchError(f"{where}: '/splits/{split}' is empty")
-        if indices.min() < 0 or indices.max() >= num_items:
-            raise CmhbenchError(
-                f"{where}: '/splits/{split}' has indices outside 0..{num_items - 1}"
-            )
-        if len(np.unique(indices)) != len(indices):
-            raise CmhbenchError(f"{where}: '/splits/{split}' repeats an index")
-        splits[split] = indices.astype(np.int64)
-    if np.intersect1d(splits["query"], splits["retrieval"]).size:
-        raise CmhbenchError(f"{where}: '/splits/query' and '/splits/retrieval' overlap; they must be disjoint")
-    if np.setdiff1d(splits["train"], splits["retrieval"]).size:
-        raise CmhbenchError(f"{where}: '/splits/train' must be drawn from '/splits/retrieval'")
+def _read_split(handle: h5py.File, split: str, num_items: int, where: str) -> np.ndarray:
+    indices = _require(handle, f"splits/{split}", where)[()]
+    if indices.ndim != 1 or indices.dtype.kind not in "iu":
+        raise CmhbenchError(f"{where}: '/splits/{split}' must be a 1-d integer array")
+    if len(indices) == 0:
+        raise CmhbenchError(f"{where}: '/splits/{split}' is empty")
+    if indices.min() < 0 or indices.max() >= num_items:
+        raise CmhbenchError(f"{where}: '/splits/{split}' has indices outside 0..{num_items - 1}")
+    if len(np.unique(indices)) != len(indices):
+        raise CmhbenchError(f"{where}: '/splits/{split}' repeats an index")
+    return indices.astype(np.int64)
 
-    for key, node in (("images", images), ("texts", texts)):
-        if node.dtype.kind == "f":
-            _check_finite(node, key, where)
 
+def _json_attrs(handle: h5py.File, num_labels: int, where: str) -> tuple[list, dict]:
     try:
         label_names = json.loads(_attr(handle, "label_names", where))
         source_sha256 = json.loads(_attr(handle, "source_sha256", where))
     except json.JSONDecodeError as exc:
         raise CmhbenchError(f"{where}: attribute label_names/source_sha256 is not valid JSON ({exc})") from None
-    if len(label_names) != labels.shape[1]:
-        raise CmhbenchError(
-            f"{where}: attribute label_names has {len(label_names)} names for {labels.shape[1]} label columns"
-        )
+    if len(label_names) != num_labels:
+        raise CmhbenchError(f"{where}: attribute label_names has {len(label_names)} names for {num_labels} label columns")
+    return label_names, source_sha256
+
+
+def _build(handle: h5py.File, where: str) -> Dataset:
+    for key in _REQUIRED_ATTRS:
+        _attr(handle, key, where)
+    image_kind, text_kind = _kinds(handle, where)
+    images = _require(handle, "images", where)
+    texts = _require(handle, "texts", where)
+    labels = _read_labels(handle, where)
+    _check_arrays(images, texts, image_kind, len(labels), where)
+    splits = {split: _read_split(handle, split, len(labels), where) for split in SPLIT_NAMES}
+    if np.intersect1d(splits["query"], splits["retrieval"]).size:
+        raise CmhbenchError(f"{where}: '/splits/query' and '/splits/retrieval' overlap; they must be disjoint")
+    if np.setdiff1d(splits["train"], splits["retrieval"]).size:
+        raise CmhbenchError(f"{where}: '/splits/train' must be drawn from '/splits/retrieval'")
+    for key, node in (("images", images), ("texts", texts)):
+        if node.dtype.kind == "f":
+            _check_finite(node, key, where)
+    label_names, source_sha256 = _json_attrs(handle, labels.shape[1], where)
 
     def maybe_in_memory(node: h5py.Dataset) -> Any:
         return node[()] if node.size * node.dtype.itemsize <= _IN_MEMORY_BYTES else node

@@ -23,6 +23,7 @@ from cmhbench.data.layouts import Items, load_items, to_pixels
 from cmhbench.data.readers import sha256_file
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import cache_home
+from cmhbench.progress import TrainingProgress
 
 _LARGE_IMAGE_BYTES = 4 * 1024**3  # above this, images are stored compressed (lzf: cheap to read)
 
@@ -92,14 +93,17 @@ class _KeptPixels:
 
 
 def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientation: str = "auto",
-            label_names: Sequence[str] | None = None) -> PrepareReport:
-    """Convert ``sources`` into the canonical file for ``profile`` (see the module docstring)."""
+            label_names: Sequence[str] | None = None, progress: TrainingProgress | None = None) -> PrepareReport:
+    """Convert ``sources`` into the canonical file for ``profile`` (see the module docstring);
+    ``progress`` shows its phases (quiet by default)."""
     if not sources:
         raise CmhbenchError(f"cmhbench data prepare {profile.name}: give the source files with --source PATH")
-    if profile.reader is not None:
-        items = profile.reader(sources, orientation=orientation)
-    else:
-        items = load_items(sources, counts=profile.counts, num_labels=profile.num_labels, orientation=orientation)
+    progress = progress or TrainingProgress(mode="quiet")
+    with progress.phase("reading the source files"):
+        if profile.reader is not None:
+            items = profile.reader(sources, orientation=orientation)
+        else:
+            items = load_items(sources, counts=profile.counts, num_labels=profile.num_labels, orientation=orientation)
     n = len(items.labels)
     labelled = items.labels.sum(1) > 0
     keep = np.flatnonzero(labelled)
@@ -129,20 +133,22 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     if not pixels and images.shape[1] == 0:
         raise CmhbenchError(f"{items.images.describe()}: empty image features")
     texts = items.texts[keep]
-    digests = {str(f.name): sha256_file(f) for f in items.files}
+    with progress.phase("source file digests"):
+        digests = {str(f.name): sha256_file(f) for f in items.files}
     size = int(np.prod(images.shape)) * (1 if pixels else 4)
     path = prepared_path(profile.name)
     names = list(label_names or profile.label_names or [f"label{i}" for i in range(profile.num_labels)])
-    write_canonical(
-        path, images=images, texts=texts, labels=items.labels[keep], splits=splits,
-        name=profile.name, version=f"{profile.version}:{items.layout}:{n}x{texts.shape[1]}",
-        label_names=names, source_sha256=digests, image_kind="pixels" if pixels else "features",
-        text_kind="bow" if _looks_like_bow(texts) else "features", protocol=profile.name,
-        compression="lzf" if pixels and size > _LARGE_IMAGE_BYTES else None,
-        extra_attrs={"source_paths": json.dumps({f.name: str(f.resolve()) for f in items.files}),
-                     "layout": items.layout, "dropped_unlabeled": int(n - len(keep)),
-                     "split_source": split_source},
-    )
+    with progress.phase(f"writing {path.name} (images in blocks, then the content digest)", total=len(keep)) as advance:
+        write_canonical(
+            path, images=images, texts=texts, labels=items.labels[keep], splits=splits, on_items=advance,
+            name=profile.name, version=f"{profile.version}:{items.layout}:{n}x{texts.shape[1]}",
+            label_names=names, source_sha256=digests, image_kind="pixels" if pixels else "features",
+            text_kind="bow" if _looks_like_bow(texts) else "features", protocol=profile.name,
+            compression="lzf" if pixels and size > _LARGE_IMAGE_BYTES else None,
+            extra_attrs={"source_paths": json.dumps({f.name: str(f.resolve()) for f in items.files}),
+                         "layout": items.layout, "dropped_unlabeled": int(n - len(keep)),
+                         "split_source": split_source},
+        )
     return PrepareReport(path=path, layout=items.layout, items=len(keep), dropped_unlabeled=int(n - len(keep)),
                          split_sizes={k: len(v) for k, v in splits.items()}, split_source=split_source,
                          notes=list(items.notes))

@@ -248,7 +248,7 @@ def load_matconvnet_cnnf(path: str | Path, widths: tuple[int, ...] = CNNF_WIDTHS
             f"{path}: has {len(file_layers)} layers; CNN-F needs {len(expected)} up to relu7 "
             f"(missing {missing})")
     layout, arrays = [], {}
-    for index, (layer, want) in enumerate(zip(file_layers, expected), start=1):
+    for index, (layer, want) in enumerate(zip(file_layers, expected, strict=False), start=1):
         parsed, conv_arrays = _parse_layer(layer, index, want, path)
         layout.append(parsed)
         if conv_arrays is not None:

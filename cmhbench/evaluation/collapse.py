@@ -7,7 +7,8 @@ marks it.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def code_statistics(codes: Mapping[str, Mapping[str, np.ndarray]], dataset: Data
             _, counts = np.unique(array, axis=0, return_counts=True)
             top_share = float(counts.max() / len(array))
             out[split][modality] = {
-                "distinct": int(len(counts)), "items": int(len(array)), "top_code_share": top_share,
+                "distinct": len(counts), "items": len(array), "top_code_share": top_share,
                 "bit_balance": [round(float(v), 4) for v in (array > 0).mean(0)],
                 "collapsed": bool(is_collapsed(top_share, top_label_share)),
             }

@@ -25,13 +25,14 @@ Conventions (DESIGN.md, "Metrics"):
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from cmhbench.evaluation.directions import DIRECTIONS, check_directions  # noqa: F401 (re-exported)
+from cmhbench.evaluation.directions import DIRECTIONS, check_directions
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
 from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy
 from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
@@ -81,20 +82,8 @@ def evaluate(
     ``precision_at`` to a log-spaced grid up to the retrieval size. ``device`` defaults to CUDA when
     present. ``chunk_size`` (queries per block) is sized from available memory when not given.
     """
-    query_codes = as_codes(query_codes, "query_codes", code_format)
-    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
-    # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
-    query_labels = to_numpy(query_labels, "query_labels")
-    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
-    num_classes = None
-    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
-        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
-    query_labels = as_labels(query_labels, "query_labels", num_classes)
-    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
-    check_side(query_codes, query_labels, "query_codes", "query_labels")
-    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
-    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
-
+    query_codes, retrieval_codes, query_labels, retrieval_labels = _checked_inputs(
+        query_codes, retrieval_codes, query_labels, retrieval_labels, code_format)
     num_queries, bits = query_codes.shape
     num_retrieval = retrieval_codes.shape[0]
     map_at = sorted({int(k) for k in (DEFAULT_MAP_AT if map_at is None else map_at) if int(k) <= num_retrieval})
@@ -109,13 +98,12 @@ def evaluate(
     harmonic = harmonic_numbers(num_retrieval, device)
     workers = (os.cpu_count() or 1) if numpy_kernels(device) else 1
     size = chunk_size or _chunk_size(num_queries, num_retrieval, device, workers)
-    starts = list(range(0, num_queries, size))
 
     def run(start: int) -> ChunkMetrics:
-        stop = min(start + size, num_queries)
-        distances, relevant = scorer.chunk(start, stop)
+        distances, relevant = scorer.chunk(start, min(start + size, num_queries))
         return chunk_metrics(distances, relevant, bits, map_at, precision_at, harmonic, ranking)
 
+    starts = list(range(0, num_queries, size))
     with torch.inference_mode():
         if workers > 1 and len(starts) > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -127,6 +115,24 @@ def evaluate(
         for key in ("map", "map_at", "precision_at"):
             summary.pop(key)
     return summary
+
+
+def _checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels, code_format):
+    """Codes as {-1, +1} (or packed) arrays and labels as multi-hot uint8, each checked against the other."""
+    query_codes = as_codes(query_codes, "query_codes", code_format)
+    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
+    # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
+    query_labels = to_numpy(query_labels, "query_labels")
+    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
+    num_classes = None
+    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
+        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
+    query_labels = as_labels(query_labels, "query_labels", num_classes)
+    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
+    check_side(query_codes, query_labels, "query_codes", "query_labels")
+    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
+    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
+    return query_codes, retrieval_codes, query_labels, retrieval_labels
 
 
 def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precision_at: list[int],
@@ -144,8 +150,32 @@ def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precisi
     def mean_columns(values: np.ndarray) -> list[float]:
         return [float(v) for v in values[has_rel].mean(axis=0)] if num_valid else [0.0] * values.shape[1]
 
-    all_count = cat("count_by_distance").astype(np.float64)
-    all_rel_count = cat("relevant_by_distance").astype(np.float64)
+    by_radius, count, rel_count = _radius_metrics(cat("count_by_distance").astype(np.float64),
+                                                  cat("relevant_by_distance").astype(np.float64), relevant, bits)
+    tie_aware_at = tie_aware_precision_at(count, rel_count, precision_at)
+    return {
+        "map": mean(cat("ap")),
+        "map_tie_aware": mean(cat("ap_tie_aware")),
+        "map_at": {str(k): v for k, v in zip(map_at, mean_columns(cat("ap_at")), strict=True)},
+        "precision_at": {"k": list(precision_at), "value": mean_columns(cat("precision_at")),
+                         "value_tie_aware": [float(v) for v in _average(tie_aware_at, num_valid)]},
+        **by_radius,
+        "map_chance": mean(expected_random_ap(relevant, num_retrieval)),
+        "queries_without_relevant": int((~has_rel).sum()),
+        "num_queries": len(relevant),
+        "num_retrieval": int(num_retrieval),
+    }
+
+
+def _average(values: np.ndarray, num_valid: int) -> Any:
+    return values.mean(axis=0) if num_valid else np.zeros(values.shape[1:])
+
+
+def _radius_metrics(all_count: np.ndarray, all_rel_count: np.ndarray, relevant: np.ndarray, bits: int):
+    """PR by Hamming radius (per query and pooled) and hash lookup, from per-distance counts; also the
+    counts of the queries with relevant items (for the tie-aware P@K)."""
+    has_rel = relevant > 0
+    num_valid = int(has_rel.sum())
     all_retrieved = np.cumsum(all_count, 1)
     # pooled over every (query, item) pair, as MATLAB's calcPreRecRadius: a query without relevant
     # items still retrieves items, all of them wrong
@@ -166,36 +196,22 @@ def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precisi
     lp, lr = precision_r[:, lookup], recall_r[:, lookup]
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(lp + lr > 0, 2 * lp * lr / (lp + lr), 0.0)
-
-    def avg(values: np.ndarray) -> Any:
-        return values.mean(axis=0) if num_valid else np.zeros(values.shape[1:])
-
-    ap_at = cat("ap_at")
-    prec_at = cat("precision_at")
-    return {
-        "map": mean(cat("ap")),
-        "map_tie_aware": mean(cat("ap_tie_aware")),
-        "map_at": {str(k): v for k, v in zip(map_at, mean_columns(ap_at))},
-        "precision_at": {"k": list(precision_at), "value": mean_columns(prec_at),
-                         "value_tie_aware": [float(v) for v in avg(tie_aware_precision_at(count, rel_count, precision_at))]},
+    metrics = {
         "pr_by_radius": {
             "radius": list(range(bits + 1)),
-            "precision": [float(v) for v in avg(precision_r)],
-            "recall": [float(v) for v in avg(recall_r)],
+            "precision": [float(v) for v in _average(precision_r, num_valid)],
+            "recall": [float(v) for v in _average(recall_r, num_valid)],
             "precision_pooled": [float(v) for v in pooled_precision],
             "recall_pooled": [float(v) for v in pooled_recall],
         },
         f"lookup_r{LOOKUP_RADIUS}": {
-            "precision": float(avg(lp)),
-            "recall": float(avg(lr)),
-            "f1": float(avg(f1)),
+            "precision": float(_average(lp, num_valid)),
+            "recall": float(_average(lr, num_valid)),
+            "f1": float(_average(f1, num_valid)),
             "empty_queries": empty_queries,
         },
-        "map_chance": mean(expected_random_ap(relevant, num_retrieval)),
-        "queries_without_relevant": int((~has_rel).sum()),
-        "num_queries": int(len(relevant)),
-        "num_retrieval": int(num_retrieval),
     }
+    return metrics, count, rel_count
 
 
 def expected_random_ap(relevant: np.ndarray, num_retrieval: int) -> np.ndarray:

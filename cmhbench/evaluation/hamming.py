@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cmhbench.evaluation.directions import MAX_BITS
 from cmhbench.evaluation.packing import pack_bits, pack_codes
 
 _FP16_EXACT_MAX = 2048

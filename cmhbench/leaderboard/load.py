@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.results import compute_run_id, content_digest, definition_of_result
@@ -114,7 +115,7 @@ def _inconsistency(m: dict[str, Any]) -> str | None:
     pr = m["pr_by_radius"]
     if not len(pr["radius"]) == len(pr["precision"]) == len(pr["recall"]):
         return "pr_by_radius: radius, precision and recall differ in length"
-    if any(b < a - 1e-9 for a, b in zip(pr["recall"], pr["recall"][1:])):
+    if any(b < a - 1e-9 for a, b in zip(pr["recall"], pr["recall"][1:], strict=False)):
         return "pr_by_radius: recall decreases with the radius"
     if "num_queries" in m and m["queries_without_relevant"] > m["num_queries"]:
         return "queries_without_relevant exceeds num_queries"

@@ -10,7 +10,6 @@ from pathlib import Path
 from cmhbench.leaderboard.aggregate import Table
 
 
-
 @dataclass
 class Plot:
     file: str
@@ -55,7 +54,7 @@ def draw_table_plots(table: Table, folder: Path) -> list[Plot]:
                 ("pr_by_radius", "recall", "precision", "recall", "precision", "precision–recall by Hamming radius"),
                 ("precision_at", "k", "value", "K", "precision@K", "precision@K")):
             plt, fig, axes = _figure(table.directions, _legend_inches(len(table.rows)))
-            for ax, direction in zip(axes, table.directions):
+            for ax, direction in zip(axes, table.directions, strict=True):
                 for row in table.rows:
                     curve = row.curve(bits, direction, part, x, y)
                     if curve:
@@ -76,7 +75,7 @@ def _map_against_bits(table: Table, folder: Path) -> Plot:
     code length, a bar per row instead of a column of dots."""
     plt, fig, axes = _figure(table.directions, _legend_inches(len(table.rows)))
     single = len(table.bits) == 1
-    for ax, direction in zip(axes, table.directions):
+    for ax, direction in zip(axes, table.directions, strict=True):
         for index, row in enumerate(table.rows):
             stats = [(b, s) for b in table.bits if (s := row.cell(b, direction))]
             if not stats:
@@ -109,8 +108,8 @@ def _map_against_time(table: Table, folder: Path) -> Plot:
     plt, fig, axes = _figure(table.directions, _legend_inches(len(table.rows)) + 0.3)
     devices = [_device(row) for row in table.rows]
     markers: dict[str, str] = {}
-    for ax, direction in zip(axes, table.directions):
-        for index, (row, device) in enumerate(zip(table.rows, devices)):
+    for ax, direction in zip(axes, table.directions, strict=True):
+        for index, (row, device) in enumerate(zip(table.rows, devices, strict=True)):
             points = [(t, s, b) for b in table.bits if (s := row.cell(b, direction)) and (t := row.seconds(b))]
             if not points:
                 continue

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import jinja2
 
@@ -25,7 +25,7 @@ import cmhbench
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import exchange_paths, owner_tag, remove_abandoned
 from cmhbench.leaderboard import run_facts
-from cmhbench.leaderboard.aggregate import METRIC_BY_KEY, MAP_AT_K, PRECISION_K, Row, Table, build_tables, slug
+from cmhbench.leaderboard.aggregate import MAP_AT_K, METRIC_BY_KEY, PRECISION_K, Row, Table, build_tables, slug
 from cmhbench.leaderboard.load import LoadReport, load_results
 from cmhbench.leaderboard.markdown import leaderboard_markdown
 from cmhbench.leaderboard.plots import draw_table_plots
@@ -146,6 +146,12 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
         map_metric=METRIC_BY_KEY["map"], map_at_k=MAP_AT_K, precision_k=PRECISION_K)
     (root / "index.html").write_text(page, encoding="utf-8")
 
+    _write_table_pages(root, env, common, tables, title)
+    _write_method_pages(root, env, common, tables, methods, specs, title)
+
+
+def _write_table_pages(root: Path, env, common: dict, tables: list[Table], title: str) -> None:
+    """A page per dataset table (with its plots) and a page per row's runs."""
     (root / "datasets").mkdir()
     for table in tables:
         plots = draw_table_plots(table, root / "plots")
@@ -164,6 +170,9 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
                 citation=first["method"].get("citation"))
             (root / "runs" / f"{run_page(table, row)}.html").write_text(page, encoding="utf-8")
 
+
+def _write_method_pages(root: Path, env, common: dict, tables: list[Table], methods: list[str], specs: dict,
+                        title: str) -> None:
     (root / "methods").mkdir()
     for method in methods:
         rows: list[tuple[Table, Row]] = [(t, r) for t in tables for r in t.rows if r.method == method]

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from cmhbench.results import ResultStore
+from cmhbench.results.run_status import PROGRESS_NAME
 from cmhbench.sweep.jobs import is_locked, read_state
 from cmhbench.sweep.spec import Job
-from cmhbench.train.context import PROGRESS_NAME
 
 STATES = ("done", "running", "failed", "interrupted", "pending")
 

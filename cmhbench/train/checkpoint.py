@@ -14,9 +14,9 @@ import torch
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import atomic_path, write_json_atomic
 from cmhbench.results.provenance import utc_now
+from cmhbench.results.run_status import PROGRESS_NAME
 
 CHECKPOINT_NAME = "checkpoint.pt"
-PROGRESS_NAME = "progress.json"  # a small readable copy of the progress, for `cmhbench status`
 
 
 def seed_everything(seed: int) -> None:

@@ -8,12 +8,13 @@ harness's own side of a run (checkpoints, RNG state, timing, the display) is `Tr
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.train import precision as _precision
+from cmhbench.train.precision import autocast
 
 if TYPE_CHECKING:
     from cmhbench.train.session import TrainingSession
@@ -37,7 +38,7 @@ class TrainContext:
     the device) so that a run is reproducible on any device and restorable from a checkpoint.
     """
 
-    def __init__(self, session: "TrainingSession"):
+    def __init__(self, session: TrainingSession):
         self._session = session
         self.device: torch.device = session.device
         self.seed: int = session.seed
@@ -46,7 +47,7 @@ class TrainContext:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast in a bf16 run, else a no-op."""
-        return _precision.autocast(self.precision, self.device)
+        return autocast(self.precision, self.device)
 
     def epochs(self, stage: str = "train", *, published: int | None = None,
                fresh_random_state: bool = False) -> Iterator[int]:

@@ -18,7 +18,7 @@ from cmhbench.train.budget import EpochBudget
 from cmhbench.train.checkpoint import (CHECKPOINT_NAME, capture_rng, read_checkpoint, restore_rng, seed_everything,
                                        stage_seed, write_checkpoint, write_progress)
 from cmhbench.train.context import TrainContext
-from cmhbench.train.progress import TrainingProgress
+from cmhbench.progress import TrainingProgress
 
 
 class TrainingSession:

@@ -9,8 +9,8 @@ tag file holds exactly the standard 1,386-word vocabulary).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -35,7 +35,8 @@ def _read_image(path: Path) -> np.ndarray:
         raise CmhbenchError(f"image {path} cannot be decoded ({exc})") from None
 
 
-def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
+def _find_list_files(sources: Sequence[str | Path]) -> tuple[dict[str, Path], list[Path]]:
+    """The three list files (in a source folder or given as files) and the folders to find images in."""
     files: dict[str, Path] = {}
     roots: list[Path] = []
     for source in sources:
@@ -44,15 +45,28 @@ def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
             raise CmhbenchError(f"source {path} does not exist")
         if path.is_dir():
             roots.append(path)
-            for name in LIST_FILES:
-                if (path / name).is_file():
-                    files.setdefault(name, path / name)
+            files.update({name: path / name for name in LIST_FILES if (path / name).is_file() and name not in files})
         elif path.name in LIST_FILES:
             files[path.name] = path
     missing = [f for f in LIST_FILES if f not in files]
     if missing:
         raise CmhbenchError(f"the image-list layout needs {', '.join(LIST_FILES)} and the image folder; missing {', '.join(missing)}")
-    image_paths = [l.strip() for l in files["all_imgs.txt"].read_text().splitlines() if l.strip()]
+    return files, roots
+
+
+def tag_bags(tag_lines: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Binary bags of words over the sorted tag vocabulary of comma-separated tag lines."""
+    tags = [sorted({t.strip() for t in line.split(",") if t.strip()}) for line in tag_lines]
+    vocabulary = {word: i for i, word in enumerate(sorted({t for row in tags for t in row}))}
+    texts = np.zeros((len(tags), len(vocabulary)), dtype=np.float32)
+    for row, words in enumerate(tags):
+        texts[row, [vocabulary[w] for w in words]] = 1.0
+    return texts, len(vocabulary)
+
+
+def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
+    files, roots = _find_list_files(sources)
+    image_paths = [line.strip() for line in files["all_imgs.txt"].read_text().splitlines() if line.strip()]
     n = len(image_paths)
     try:
         labels = np.loadtxt(files["all_labels.txt"], dtype=np.float64, ndmin=2)
@@ -62,11 +76,7 @@ def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
     for name, count in (("all_labels.txt", len(labels)), ("all_tags.txt", len(tag_lines))):
         if count != n:
             raise CmhbenchError(f"{files[name]} has {count} rows but all_imgs.txt lists {n} images")
-    tags = [sorted({t.strip() for t in line.split(",") if t.strip()}) for line in tag_lines]
-    vocabulary = {word: i for i, word in enumerate(sorted({t for row in tags for t in row}))}
-    texts = np.zeros((n, len(vocabulary)), dtype=np.float32)
-    for row, words in enumerate(tags):
-        texts[row, [vocabulary[w] for w in words]] = 1.0
+    texts, vocabulary_size = tag_bags(tag_lines)
 
     def locate(relative: str) -> Path:
         for root in roots or [files["all_imgs.txt"].parent]:
@@ -83,4 +93,4 @@ def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
     return Items(images=ItemArray([(source, 0)], "images"), texts=texts,
                  labels=to_labels(labels, num_labels, str(files["all_labels.txt"])), layout="image-list",
                  files=[files[f] for f in LIST_FILES],
-                 notes=[f"bag of words over {len(vocabulary)} tags"])
+                 notes=[f"bag of words over {vocabulary_size} tags"])

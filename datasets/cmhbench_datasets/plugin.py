@@ -6,7 +6,6 @@ from cmhbench.plugins import hookimpl
 from cmhbench.specs import DatasetSpec, EncoderSpec, Protocol, lazy
 from cmhbench_datasets import standard, toy
 
-
 TOY_EPOCHS = 120  # where DCMH, the slowest to converge, has flattened (measured curves: README)
 
 

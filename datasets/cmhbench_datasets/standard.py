@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Sequence
 
 from cmhbench.data.layouts import Items, load_items
 from cmhbench.data.prepare import DatasetProfile, open_prepared

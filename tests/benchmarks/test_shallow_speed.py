@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-
 from cmhbench_methods.linalg import covariance, regularised
-from cmhbench_methods.scm import scm_seq, semantic_cross_covariance
+from cmhbench_methods.scm.model import scm_seq, semantic_cross_covariance
+
 from tests.benchmarks.conftest import record
 
 pytestmark = pytest.mark.perf

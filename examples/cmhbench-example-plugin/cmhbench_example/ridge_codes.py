@@ -10,25 +10,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cmhbench.method import HashingMethod, MethodSetup, to_codes
-
+from cmhbench.toolkit import HashingMethod, MethodSetup, to_codes
 
 
 class RidgeCodes(HashingMethod):
+    stateful = ("weights", "stats")
+
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
         self.weights: dict[str, torch.Tensor] = {}
-        self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.stats: dict[str, list[torch.Tensor]] = {}
 
     def _features(self, raw: torch.Tensor, modality: str) -> torch.Tensor:
         if modality == "image" and raw.dtype == torch.uint8:
-            pool = int(self.hparams["pool"])
             pixels = raw.permute(0, 3, 1, 2).float() / 255.0
-            raw = F.adaptive_avg_pool2d(pixels, pool).flatten(1)
+            raw = F.adaptive_avg_pool2d(pixels, self.hp.pool).flatten(1)
         return raw.double()
 
     def fit(self, train, ctx) -> None:
-        for _ in ctx.epochs(1, stage="solve"):
+        for _ in ctx.epochs("solve", published=1):
             projection = torch.randn(train.num_labels, self.bits, generator=ctx.generator,
                                      dtype=torch.float64).to(self.device)
             targets = torch.where(train.labels.double() @ projection >= 0, 1.0, -1.0).double()
@@ -38,9 +38,9 @@ class RidgeCodes(HashingMethod):
                 x = torch.cat(parts)
                 mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
                 x = (x - mean) / std
-                gram = x.T @ x + float(self.hparams["ridge"]) * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+                gram = x.T @ x + self.hp.ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
                 self.weights[modality] = torch.linalg.solve(gram, x.T @ targets)
-                self.stats[modality] = (mean, std)
+                self.stats[modality] = [mean, std]
 
     def _encode(self, raw: torch.Tensor, modality: str) -> torch.Tensor:
         mean, std = self.stats[modality]
@@ -51,10 +51,3 @@ class RidgeCodes(HashingMethod):
 
     def encode_text(self, texts):
         return self._encode(texts, "text")
-
-    def state_dict(self):
-        return {"weights": self.weights, "stats": self.stats}
-
-    def load_state_dict(self, state):
-        self.weights = {k: v.to(self.device) for k, v in state["weights"].items()}
-        self.stats = {k: tuple(t.to(self.device) for t in v) for k, v in state["stats"].items()}

@@ -5,11 +5,7 @@ For two paired views the paper's spectral relaxation is the generalized eigenval
     C_xy C_yy⁻¹ C_yx a = μ C_xx a,        b = C_yy⁻¹ C_yx a / √μ,
 
 on centred features (C_xx = XᵀX + εI, C_yy = YᵀY + εI, C_xy = XᵀY); the top-K eigenvectors are the
-image projections, codes are signs. A widely copied implementation multiplies by C_yy instead of
-its inverse (C_xy C_yy C_yx); that form is offered as ``form=copied`` but is not the paper's.
-``regularisation`` ε is relative to the mean diagonal of each covariance. Bits beyond the rank of
-C_xy (K larger than the narrower view's width) have no informative direction: their projections are
-zero on both sides, so they are constant bits that never change a ranking.
+image projections, codes are signs; ``form=copied`` and constant bits: docs/methods/shallow.md.
 """
 
 from __future__ import annotations
@@ -17,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from cmhbench.toolkit import LinearHashing
-from cmhbench_methods.linalg import (cholesky_factors, covariance, generalized_eigh, informative,
-                                     leading_pairs, regularised)
+from cmhbench_methods.linalg import (cholesky_factors, covariance, generalized_eigh, informative, leading_pairs,
+                                     regularised)
 
 
 def cvh_projections(x: torch.Tensor, y: torch.Tensor, bits: int, relative_reg: float = 1e-4,

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from cmhbench.method import HashingMethod, MethodSetup
-from cmhbench.toolkit import (InputNormaliser, TwoNetworkCodes, log_uniform_schedule, normal_init, set_lr,
-                              similarity, without_dropout)
+from cmhbench.toolkit import (InputNormaliser, TwoNetworkCodes, log_uniform_schedule, normal_init, set_lr, similarity,
+                              without_dropout)
 from cmhbench_methods.dcmh.losses import batch_loss, objective
 
 

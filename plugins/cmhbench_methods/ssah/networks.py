@@ -47,7 +47,7 @@ class MultiScaleFusion(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = [x]
-        for weight, level in zip(self.weights, self.levels):
+        for weight, level in zip(self.weights, self.levels, strict=True):
             pooled = F.avg_pool1d(x.unsqueeze(1), kernel_size=5 * level, stride=5 * level).squeeze(1)
             parts.append(tf1_bilinear_resize(F.relu(weight * pooled), x.shape[-1]))
         return torch.stack(parts, dim=-1).flatten(1)  # (n, T·channels): the (1, T, 6, 4096) kernel

@@ -1,0 +1,69 @@
+"""Where one run stands, read from its results folder alone (torch-free): finished (its result
+exists), in progress (its checkpoint's progress record, and whether a process holds its lock), or
+unknown."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from cmhbench.errors import CmhbenchError
+from cmhbench.results.lock import lock_path
+
+PROGRESS_NAME = "progress.json"  # written beside each checkpoint by cmhbench.train.checkpoint
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    state: str  # done, running, interrupted
+    result: Path | None = None
+    #: per stage: epochs run and planned
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    last_log: dict[str, Any] | None = None
+    saved_utc: str | None = None
+
+
+def run_status(results_dir: str | Path, run_id_prefix: str) -> RunStatus:
+    """The status of the one run whose run_id starts with ``run_id_prefix``."""
+    root = Path(results_dir)
+    prefix = run_id_prefix.strip().lower()
+    if len(prefix) < 6 or not all(c in "0123456789abcdef" for c in prefix):
+        raise CmhbenchError(f"--run {run_id_prefix!r}: expected a run_id or its first 6 or more hex digits")
+    checkpoints = sorted(p for p in (root / ".checkpoints").glob(f"{prefix}*") if p.is_dir())
+    results = sorted(p for p in root.glob(f"*/*/*-{prefix[:12]}*.json") if prefix[:12] in p.stem)
+    if len(checkpoints) > 1:
+        raise CmhbenchError(f"--run {run_id_prefix}: {len(checkpoints)} runs in {root} start so; give more digits")
+    if not checkpoints:
+        if results:
+            return RunStatus(run_id=prefix, state="done", result=results[0])
+        raise CmhbenchError(f"no run {run_id_prefix} in {root}: neither a result nor a checkpoint "
+                            "(the run_id is printed by `cmhbench run` and stored in its result)")
+    folder = checkpoints[0]
+    status = RunStatus(run_id=folder.name, state="running" if _locked(root, folder.name) else "interrupted")
+    try:
+        record = json.loads((folder / PROGRESS_NAME).read_text())
+    except (OSError, ValueError):
+        return status  # no epoch finished yet
+    planned = record.get("planned", {})
+    status.stages = {stage: {"run": int(done), "planned": int(planned.get(stage, 0))}
+                     for stage, done in record.get("progress", {}).items()}
+    status.last_log, status.saved_utc = record.get("last_log"), record.get("saved_utc")
+    return status
+
+
+def _locked(root: Path, run_id: str) -> bool:
+    path = lock_path(root, run_id)
+    if not path.exists():
+        return False
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
