@@ -6,6 +6,7 @@ Every command is a few lines over a library function. Errors a user can cause ar
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -561,18 +562,54 @@ def data_verify(name: str, sources: tuple[str, ...]) -> None:
         raise CmhbenchError(f"verification of {name} failed: a source file changed since it was prepared")
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that writers clean up as they do on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
+STOPPED = "finished epochs are kept in the run's checkpoint: the same command resumes from there"
+
+
 def main() -> None:
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(standalone_mode=False)
     except CmhbenchError as exc:
         err_console.print(f"[red]error:[/red] {safe(exc)}", soft_wrap=True)
-        sys.exit(1)
+        if os.environ.get("CMHBENCH_TRACEBACK") == "1" and exc.__cause__ is not None:
+            err_console.print_exception()
+        _exit(1)
     except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+        err_console.print(f"aborted ({STOPPED})")
+        _exit(130)
+    except _Terminated:
+        err_console.print(f"stopped by SIGTERM ({STOPPED})")
+        _exit(143)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Exit now, even where a plugin left non-daemon threads running (they would keep the process,
+    and a sweep worker waiting on it, alive after the result is written)."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import json
 import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+from cmhbench.errors import CmhbenchError
 
 # A temporary file or folder of someone else's host is only presumed abandoned after this long
 _FOREIGN_STALE_SECONDS = 24 * 3600
@@ -91,9 +95,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     left by a killed writer is removed by the next write of the same target.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(target.parent, target.name, ".partial")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}.", suffix=".partial", dir=target.parent)
+    check_writable_target(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(target.parent, target.name, ".partial")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{owner_tag()}.", suffix=".partial", dir=target.parent)
+    except OSError as exc:
+        raise CmhbenchError(_cannot_write(target, exc)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)
@@ -102,9 +110,56 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if _out_of_space(exc, target):
+            raise CmhbenchError(f"cannot write {target}: no space left on its device "
+                                f"({shutil.disk_usage(target.parent).free:,} bytes free); nothing was replaced") from None
+        if isinstance(exc, OSError) and exc.filename in (str(tmp), str(target)):
+            raise CmhbenchError(_cannot_write(target, exc)) from None
         raise
+
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_writable_target(target: Path) -> None:
+    """Refuse to replace anything but a regular file: an atomic rename over /dev/null, a FIFO or a
+    symbolic link would replace the node itself, not write into it."""
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CmhbenchError(_cannot_write(target, exc)) from None
+    for test, kind in _KINDS:
+        if test(mode):
+            raise CmhbenchError(f"cannot write {target}: it is {kind}, not a regular file; give the path of a "
+                                "file to create or replace")
+
+
+def _cannot_write(target: Path, exc: OSError) -> str:
+    parent = next((p for p in [target.parent, *target.parent.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"cannot write {target}: {parent} is a file, not a folder"
+    reason = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+              errno.EROFS: "the file system is read-only", errno.ENOSPC: "no space left on its device",
+              errno.ENOTDIR: "a part of the path is a file, not a folder"}.get(exc.errno, exc.strerror or str(exc))
+    return f"cannot write {target}: {reason}"
+
+
+def _out_of_space(exc: BaseException, target: Path) -> bool:
+    """ENOSPC however the writer reports it: h5py and numpy as OSError, torch's zip writer as a
+    RuntimeError ("unexpected pos") when the disk filled under it."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    if isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "No space left" in str(exc)):
+        try:
+            return shutil.disk_usage(target.parent).free < 64 * 1024**2
+        except OSError:
+            return False
+    return "errno = 28" in str(exc) or "No space left on device" in str(exc)
 
 
 def write_json_atomic(target: str | os.PathLike, payload: Any, durable: bool = True) -> Path:

@@ -4,6 +4,7 @@ imported."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,17 @@ class CheckedRequest:
     epoch_override: int | None
 
 
+def check_results_dir(path: Path) -> None:
+    """The results folder, or the nearest of its parents that exists, must be a writable folder."""
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise CmhbenchError(f"--results {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CmhbenchError(f"--results {path}: {existing} is not writable (read-only or not yours)")
+
+
 def check_request(request: RunRequest, registry: "Registry") -> CheckedRequest:
     """Every error a user can make in a request, each one line naming the option."""
     method_spec = registry.method(request.method)
@@ -73,6 +85,7 @@ def check_request(request: RunRequest, registry: "Registry") -> CheckedRequest:
     if not _DEVICE.fullmatch(str(request.device)):
         raise CmhbenchError(f"--device {request.device!r}: expected auto, cpu, cuda or cuda:N")
     check_directions(request.directions)
+    check_results_dir(Path(request.results_dir))
     protocol = dataset_spec.protocol
     preset = choose_preset(method_spec, protocol.preset, request.preset)
     hparams = resolve_hparams(method_spec, preset, request.hparams)

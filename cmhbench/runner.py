@@ -29,14 +29,14 @@ from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.request import CheckedRequest, RunRequest, check_request
 from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, provenance, run_definition
-from cmhbench.results.lock import release_run_lock, run_lock
+from cmhbench.results.lock import acquire_run_lock, release_run_lock
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
 from cmhbench.train.checkpoint import seed_everything
 from cmhbench.train.context import TrainContext, resolve_device
 from cmhbench.train.precision import resolve_precision
 from cmhbench.progress import TrainingProgress
-from cmhbench.train.session import TrainingSession
+from cmhbench.train.session import MethodStateError, TrainingSession
 
 ENCODE_BATCH = 256
 
@@ -130,14 +130,15 @@ class RunPlan:
     path: Path
 
 
-def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None) -> RunPlan:
-    """Fix a request's identity (checking it, unless it comes checked); cheap: opens the dataset,
-    trains nothing."""
+def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None, *,
+         dataset: Dataset | None = None) -> RunPlan:
+    """Fix a request's identity (checking it, unless it comes checked); cheap: opens the dataset
+    (unless the caller has it open for these options already: a sweep's many jobs), trains nothing."""
     registry = registry or get_registry()
     checked = request if isinstance(request, CheckedRequest) else check_request(request, registry)
     request = checked.request
     resolve_device(request.device)  # --device cuda without a GPU fails here, before any work
-    dataset = open_dataset(checked.dataset_spec, request.dataset_options)
+    dataset = dataset or open_dataset(checked.dataset_spec, request.dataset_options)
     encoders = choose_encoders(request, checked.method_spec, checked.dataset_spec, dataset, registry)
     definition = run_definition(
         method=checked.method_spec.name, hyperparameters=checked.hparams, preset=checked.preset,
@@ -167,13 +168,12 @@ def run(request: RunRequest | CheckedRequest, registry: Registry | None = None, 
         return RunOutcome(p.path, p.store.read(p.path), skipped=True)
     if not hold_lock:
         return execute(p, registry)
-    lock = run_lock(p.store.root, p.run_id)
     try:
-        lock.acquire(timeout=0)
+        lock = acquire_run_lock(p.store.root, p.run_id, timeout=0)
     except Timeout:
         if on_wait:
             on_wait(f"another process is running {p.run_id} (same definition); waiting for it to finish")
-        lock.acquire(timeout=-1)
+        lock = acquire_run_lock(p.store.root, p.run_id, timeout=-1)
     if p.path.exists() and not request.force:  # finished by another process since the check above
         release_run_lock(lock, True)
         return RunOutcome(p.path, p.store.read(p.path), skipped=True)
@@ -199,26 +199,30 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         seed_everything(p.request.seed)
         dataset, image_encoder, text_encoder = build_encoders(p, registry, device, progress)
         train = SplitData(dataset, "train", device)
-        method = create_method(p, dataset, train, image_encoder, text_encoder, device)
-        session = train_method(p, method, train, device, progress)
+        method = guarded(p, registry, "its constructor", create_method, p, dataset, train, image_encoder,
+                         text_encoder, device)
+        session = train_method(p, registry, method, train, device, progress)
         if not method.produces_codes:  # an artifact-only run (e.g. DAPH stage 1): no result file
             shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
             return artifact_outcome(p, method, session)
-        codes, metrics, timed = encode_and_score(p, method, dataset, session, device, progress)
+        codes, metrics, timed = encode_and_score(p, registry, method, dataset, session, device, progress)
     result = result_record(p, registry, method, session, metrics, code_statistics(codes, dataset), timed, device)
     p.store.write(p.path, result)
     shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
     return RunOutcome(p.path, result, skipped=False, trained=TrainedRun(method, codes, session.ctx, dataset))
 
 
-def encode_and_score(p: RunPlan, method: HashingMethod, dataset: Dataset, session: TrainingSession,
-                     device: torch.device, progress: TrainingProgress):
+def encode_and_score(p: RunPlan, registry: Registry, method: HashingMethod, dataset: Dataset,
+                     session: TrainingSession, device: torch.device, progress: TrainingProgress):
     """(codes per split and modality, metrics per direction, encode and evaluate seconds)."""
     timed: dict[str, float] = {}
     with progress.phase("encoding query and retrieval splits"):
         started = time.perf_counter()
-        codes = {split: encode_split(method, SplitData(dataset, split, device), session.ctx)
+        codes = {split: guarded(p, registry, "encode_image/encode_text", encode_split, method,
+                                SplitData(dataset, split, device), session.ctx)
                  for split in ("query", "retrieval")}
+        guarded(p, registry, "encode_image/encode_text", check_batch_independence, method,
+                SplitData(dataset, "retrieval", device), codes["retrieval"], session.ctx)
         _sync(device)
         timed["encode_seconds"] = time.perf_counter() - started
     with progress.phase("scoring"):
@@ -228,6 +232,28 @@ def encode_and_score(p: RunPlan, method: HashingMethod, dataset: Dataset, sessio
             dataset.labels[dataset.splits["retrieval"]], directions=p.request.directions, device=device)
         timed["evaluate_seconds"] = time.perf_counter() - started
     return codes, metrics, timed
+
+
+#: items re-encoded as one batch of their own by every run, and the share of their bits that may differ
+#: (a method's float arithmetic may flip a bit whose value is ~0 when the batch shape changes)
+BATCH_CHECK_ITEMS, BATCH_CHECK_TOLERANCE = 64, 0.01
+
+
+def check_batch_independence(method: HashingMethod, split: SplitData, codes: dict[str, np.ndarray],
+                             ctx: TrainContext) -> None:
+    """Refuse codes that depend on what else is in the batch (e.g. outputs centred per batch): a
+    hash function gives an item its code whatever it is encoded with."""
+    picks = np.random.default_rng(0).choice(len(split), size=min(BATCH_CHECK_ITEMS, len(split)), replace=False)
+    batch = split.take(picks)
+    with torch.inference_mode(), ctx.autocast():
+        again = {"image": method.encode_image(batch.images), "text": method.encode_text(batch.texts)}
+    for modality, values in again.items():
+        differ = float((values.cpu().numpy() != codes[modality][picks]).mean())
+        if differ > BATCH_CHECK_TOLERANCE:
+            raise CmhbenchError(
+                f"{modality} codes depend on the batch: {len(picks)} retrieval items encoded in a batch of their "
+                f"own differ in {differ:.1%} of their bits from their codes in the full encoding; a method must "
+                "encode each item independently (eval mode, statistics from training, not from the batch)")
 
 
 def _progress_for(p: RunPlan) -> TrainingProgress:
@@ -267,7 +293,22 @@ def create_method(p: RunPlan, dataset: Dataset, train: SplitData, image_encoder,
     return p.method_spec.create(setup)
 
 
-def train_method(p: RunPlan, method: HashingMethod, train: SplitData, device: torch.device,
+def guarded(p: RunPlan, registry: Registry, phase: str, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, with an exception a method raised turned into one line naming the method, its
+    plugin and where it failed (CMHBENCH_TRACEBACK=1 prints the traceback too)."""
+    try:
+        return call(*args)
+    except CmhbenchError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, MethodStateError):
+            phase, exc = "state_dict() (saving a checkpoint)", exc.__cause__
+        detail = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise CmhbenchError(f"method {p.method_spec.name} (from {registry.origin('method', p.method_spec.name)}) "
+                            f"failed in {phase}: {type(exc).__name__}: {detail}") from exc
+
+
+def train_method(p: RunPlan, registry: Registry, method: HashingMethod, train: SplitData, device: torch.device,
                  progress: TrainingProgress) -> TrainingSession:
     """Fit the method under a session that checkpoints, resumes and times it; refuse a run whose
     stages ran short or whose losses diverged."""
@@ -280,9 +321,9 @@ def train_method(p: RunPlan, method: HashingMethod, train: SplitData, device: to
         epoch_override=p.epoch_override, schedule=published_schedule(p.method_spec, p.hparams))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    session.bind(method)
+    guarded(p, registry, "load_state_dict() (resuming from its checkpoint)", session.bind, method)
     train.on_batch = progress.items
-    method.fit(train, session.ctx)
+    guarded(p, registry, "fit", method.fit, train, session.ctx)
     train.on_batch = None
     _sync(device)
     session.stop_clock()  # a resumed run adds its earlier segments' time

@@ -5,6 +5,7 @@ through the real harness on tiny toy data, a few times, and every rule below is 
 
 * ``runs``: a run trains, encodes and scores without error;
 * ``codes``: codes are int8 in {-1, +1}, one row per item and ``bits`` columns, both modalities;
+* ``not-collapsed``: the retrieval codes have not collapsed (most items sharing one code);
 * ``deterministic``: two runs with one seed give identical codes;
 * ``resume``: a run killed after its first checkpoint and resumed gives the uninterrupted run's codes
   (closed-form methods, which write no checkpoints, are exempt);
@@ -91,28 +92,35 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
         checked.append("budget")
 
         if spec.stages != {}:
-            with _own_cache(root / "resumed"), _killed_after_first_checkpoint():
-                try:
-                    run(RunRequest(**base, results_dir=root / "resumed", force=True), registry)
-                except _SimulatedKill:
-                    pass
-                else:
-                    raise MethodCheckError(name, "resume", "the run wrote no checkpoint: loop over "
-                                           "ctx.epochs(...), which checkpoints after every epoch")
-            with _own_cache(root / "resumed"):
-                resumed = run(RunRequest(**base, results_dir=root / "resumed"), registry)
-            if resumed.trained is None or not resumed.result["training"].get("resumed_from"):
-                raise MethodCheckError(name, "resume", "the rerun did not resume from the checkpoint")
-            _same_codes(name, "resume", first, resumed,
-                        "state_dict() must hold everything training reads (weights, optimiser state, buffers, "
-                        "per-item matrices), and load_state_dict() must restore all of it")
+            _check_resume(name, first, root / "resumed", base, registry)
             checked.append("resume")
 
         _check_state_round_trip(name, spec, first)
         checked.append("state")
         _check_encode_is_pure(name, first)
         checked.append("encode-is-pure")
+        _check_not_collapsed(name, first)
+        checked.append("not-collapsed")
     return checked
+
+
+def _check_resume(name: str, first: RunOutcome, folder: Path, base: dict[str, Any], registry: Registry) -> None:
+    """A run killed after its first checkpoint and run again resumes and gives ``first``'s codes."""
+    with _own_cache(folder), _killed_after_first_checkpoint():
+        try:
+            run(RunRequest(**base, results_dir=folder, force=True), registry)
+        except _SimulatedKill:
+            pass
+        else:
+            raise MethodCheckError(name, "resume", "the run wrote no checkpoint: loop over "
+                                   "ctx.epochs(...), which checkpoints after every epoch")
+    with _own_cache(folder):
+        resumed = run(RunRequest(**base, results_dir=folder), registry)
+    if resumed.trained is None or not resumed.result["training"].get("resumed_from"):
+        raise MethodCheckError(name, "resume", "the rerun did not resume from the checkpoint")
+    _same_codes(name, "resume", first, resumed,
+                "state_dict() must hold everything training reads (weights, optimiser state, buffers, "
+                "per-item matrices), and load_state_dict() must restore all of it")
 
 
 def _with_method(registry: Registry, method: str | MethodSpec) -> Registry:
@@ -134,6 +142,15 @@ def _check_codes(name: str, outcome: RunOutcome, bits: int) -> None:
             if codes.dtype != np.int8 or codes.shape != expected or not np.isin(codes, (-1, 1)).all():
                 raise MethodCheckError(name, "codes", f"{split} {modality} codes are {codes.dtype} {codes.shape}; "
                                        f"expected int8 {expected} in {{-1, +1}} (use cmhbench.method.to_codes)")
+
+
+def _check_not_collapsed(name: str, outcome: RunOutcome) -> None:
+    """On the retrieval split (90 items; the 10 queries are too few for the share to mean much)."""
+    for modality, stats in outcome.result["codes"]["retrieval"].items():
+        if isinstance(stats, dict) and stats.get("collapsed"):
+            raise MethodCheckError(name, "not-collapsed", f"retrieval {modality} codes collapsed: "
+                                   f"{stats['top_code_share']:.0%} of the items share one code ({stats['distinct']} "
+                                   "distinct); a method that learns nothing must not pass")
 
 
 def _same_codes(name: str, rule: str, a: RunOutcome, b: RunOutcome, fix: str) -> None:

@@ -17,7 +17,7 @@ def direction_metrics(map_value: float) -> dict[str, Any]:
         "precision_at": {"k": [1, 10, 100], "value": [min(1.0, map_value + 0.1), map_value, max(0.0, map_value - 0.1)]},
         "pr_by_radius": {"radius": [0, 1, 2], "precision": [0.9, 0.8, 0.7], "recall": [0.1, 0.2, 0.3]},
         "lookup_r2": {"precision": 0.7, "recall": 0.3, "f1": 0.42, "empty_queries": 1},
-        "queries_without_relevant": 0, "num_queries": 10, "num_retrieval": 100,
+        "queries_without_relevant": 0, "num_queries": 10, "num_retrieval": 1000,
     }
 
 
@@ -33,7 +33,7 @@ def make_result(method: str = "dcmh", dataset: str = "toy", bits: int = 16, seed
         "method": {"name": method, "description": description, "citation": "A. Author. Paper. 2026.",
                    "plugin": plugin, "hyperparameters": hyperparameters or {"lr": 0.1}, "preset": None},
         "dataset": {"name": dataset, "version": dataset_version, "sha256": {"generator": "00"},
-                    "split_sizes": {"query": 10, "retrieval": 100, "train": 50},
+                    "split_sizes": {"query": 10, "retrieval": 1000, "train": 50},
                     "options": dict(dataset_options or {})},
         "protocol": {"name": dataset, "version": protocol_version, "bits": [16, 32], "seeds": [0, 1, 2]},
         "bits": bits, "seed": seed, "epoch_override": epochs,

@@ -12,6 +12,7 @@ Layout (see DESIGN.md)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +30,9 @@ FORMAT_VERSION = 1
 _REQUIRED_ATTRS = ("name", "version", "label_names", "source_sha256", "image_kind", "text_kind")
 # Arrays up to this size are read into memory at load time; larger ones stay in the file and are
 # streamed in chunks (see cmhbench.data.sources).
-_IN_MEMORY_BYTES = 2 * 1024**3
+#: image sets up to this size are read into memory when loaded (and moved to the device once, where
+#: they fit its budget); larger ones are stored compressed and streamed from the file in blocks
+IN_MEMORY_BYTES = 4 * 1024**3
 _FINITE_CHECK_ROWS = 65536
 
 
@@ -82,6 +85,7 @@ def write_canonical(
             f.attrs["protocol"] = protocol
             for key, value in (extra_attrs or {}).items():
                 f.attrs[key] = value
+            f.attrs[METADATA_ATTRIBUTE] = metadata_digest(f)
             f.attrs[digest.ATTRIBUTE] = digest.content_digest(f)
         # Validate what was written before it becomes visible under the final name (its arrays were
         # hashed just above: the content check is not repeated here)
@@ -230,7 +234,7 @@ def _build(handle: h5py.File, where: str) -> Dataset:
     label_names, source_sha256 = _json_attrs(handle, labels.shape[1], where)
 
     def maybe_in_memory(node: h5py.Dataset) -> Any:
-        return node[()] if node.size * node.dtype.itemsize <= _IN_MEMORY_BYTES else node
+        return node[()] if node.size * node.dtype.itemsize <= IN_MEMORY_BYTES else node
 
     return Dataset(
         name=str(_attr(handle, "name", where)),
@@ -248,11 +252,31 @@ def _build(handle: h5py.File, where: str) -> Dataset:
     )
 
 
+#: a digest of the root attributes (name, version, label names, layout, ...): what enters a run's
+#: identity besides the arrays, so that an edited attribute is refused as an edited array is
+METADATA_ATTRIBUTE = "metadata_sha256"
+_NOT_METADATA = {digest.ATTRIBUTE, METADATA_ATTRIBUTE, "source_paths"}  # where the sources were is not what they are
+
+
+def metadata_digest(handle: h5py.File) -> str:
+    def plain(value: Any) -> Any:
+        value = value.decode() if isinstance(value, bytes) else value
+        return value.item() if isinstance(value, np.generic) else value
+
+    attrs = {key: plain(handle.attrs[key]) for key in sorted(handle.attrs) if key not in _NOT_METADATA}
+    return hashlib.sha256(json.dumps(attrs, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _check_content(handle: h5py.File, path: Path, where: str) -> str:
-    """The recorded content digest, after checking that the arrays still match it."""
-    if digest.ATTRIBUTE not in handle.attrs:
-        raise CmhbenchError(f"{where}: no content digest (attribute '{digest.ATTRIBUTE}'): the file was "
-                            "prepared by an older cmhbench; prepare it again with `cmhbench data prepare`")
+    """The recorded content digest, after checking that the arrays and the attributes still match."""
+    for attribute, what in ((digest.ATTRIBUTE, "content"), (METADATA_ATTRIBUTE, "attribute")):
+        if attribute not in handle.attrs:
+            raise CmhbenchError(f"{where}: no {what} digest (attribute '{attribute}'): the file was prepared by an "
+                                "older cmhbench; prepare it again with `cmhbench data prepare`")
+    if str(_attr(handle, METADATA_ATTRIBUTE, where)) != metadata_digest(handle):
+        raise CmhbenchError(f"{where}: its attributes (name, version, label names, layout, ...) do not match the "
+                            "digest recorded when the file was prepared: the file was changed after `cmhbench data "
+                            "prepare`; prepare it again")
     recorded = str(_attr(handle, digest.ATTRIBUTE, where))
     actual = digest.verified_digest(handle, path)
     if actual != recorded:

@@ -18,14 +18,14 @@ import h5py
 import numpy as np
 
 from cmhbench.data.dataset import Dataset
-from cmhbench.data.format import load_canonical, write_canonical
+from cmhbench.data.format import IN_MEMORY_BYTES, load_canonical, write_canonical
 from cmhbench.data.layouts import Items, load_items, to_pixels
 from cmhbench.data.readers import sha256_file
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import cache_home
 from cmhbench.progress import TrainingProgress
 
-_LARGE_IMAGE_BYTES = 4 * 1024**3  # above this, images are stored compressed (lzf: cheap to read)
+_LARGE_IMAGE_BYTES = IN_MEMORY_BYTES  # above this, images are streamed, so stored compressed (lzf: cheap to read)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
+from cmhbench.data.untrusted import (check_declared_size, check_hdf5_dataset, check_hdf5_file, check_regular_file,
+                                     npz_declared)
 from cmhbench.errors import CmhbenchError
 
 
@@ -31,6 +33,7 @@ class SourceArray:
     _read: Callable[[tuple], np.ndarray]  # index in logical axes -> array in logical axes
 
     def read(self) -> np.ndarray:
+        check_declared_size(self.shape, self.dtype, str(self.file) + f": '{self.key}'")
         return self._read(tuple(slice(None) for _ in self.shape))
 
     def read_items(self, axis: int, start: int, stop: int) -> np.ndarray:
@@ -57,12 +60,14 @@ def _hdf5_arrays(path: Path) -> dict[str, SourceArray]:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise CmhbenchError(f"{path} is not a readable HDF5 or MATLAB v7.3 file ({exc}); it may be truncated") from None
+    check_hdf5_file(handle, path)
     transposed = _is_matlab_v73(handle)
     arrays = {}
 
     def visit(name: str, node: Any) -> None:
         if not isinstance(node, h5py.Dataset) or name.startswith("#refs#"):
             return
+        check_hdf5_dataset(node, f"{path}: '{name}'")
         if transposed:
             def read(index, node=node):
                 # logical axes are the stored axes reversed
@@ -89,13 +94,14 @@ def _in_memory(path: Path, values: dict[str, np.ndarray]) -> dict[str, SourceArr
 def read_source(path: str | Path) -> dict[str, SourceArray]:
     """All arrays of a .mat (v5 or v7.3), .h5/.hdf5, .npz or .npy file, by key."""
     path = Path(path)
-    if not path.is_file():
-        raise CmhbenchError(f"source file {path} does not exist")
+    check_regular_file(path, "source file")
     suffix = path.suffix.lower()
     with open(path, "rb") as raw:
         head = raw.read(8)
     if suffix == ".npz" or head.startswith(b"PK"):
         try:
+            for key, (shape, dtype) in npz_declared(path).items():
+                check_declared_size(shape, dtype, f"{path}: '{key}'")
             with np.load(path, allow_pickle=False) as data:
                 return _in_memory(path, {k: data[k] for k in data.files})
         except (zipfile.BadZipFile, ValueError, OSError) as exc:

@@ -147,6 +147,19 @@ class SplitData:
                 self.on_batch(len(batch.positions))
             yield batch
 
+    def take(self, positions: np.ndarray) -> Batch:
+        """One batch of the given split positions, in the given order."""
+        rows = self.rows[positions]
+        order = np.argsort(rows, kind="stable")
+        arrays = {}
+        for key in ("images", "texts"):
+            feed = self.store.feeds[key]
+            if feed.is_resident:
+                arrays[key] = feed.gather(torch.from_numpy(rows).to(self.device))
+            else:  # read in file order, then put back in the order asked for
+                arrays[key] = feed.read_rows(rows[order]).index_select(0, torch.from_numpy(np.argsort(order)))
+        return self._make_batch(torch.from_numpy(np.asarray(positions)).to(self.device), arrays)
+
     def _make_batch(self, positions: torch.Tensor, arrays: dict[str, torch.Tensor]) -> Batch:
         return Batch(
             positions=positions,

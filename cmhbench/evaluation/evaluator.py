@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
 from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy
@@ -86,11 +87,12 @@ def evaluate(
         query_codes, retrieval_codes, query_labels, retrieval_labels, code_format)
     num_queries, bits = query_codes.shape
     num_retrieval = retrieval_codes.shape[0]
-    map_at = sorted({int(k) for k in (DEFAULT_MAP_AT if map_at is None else map_at) if int(k) <= num_retrieval})
+    map_at = [int(k) for k in (DEFAULT_MAP_AT if map_at is None else map_at)]
+    if any(k <= 0 for k in map_at):
+        raise CmhbenchError(f"map_at {map_at}: the K of mAP@K must be positive (--map-at)")
+    map_at = sorted({k for k in map_at if k <= num_retrieval})
     precision_at = sorted({int(k) for k in (default_precision_at(num_retrieval) if precision_at is None
                                             else precision_at) if 0 < int(k) <= num_retrieval})
-    if any(k <= 0 for k in map_at):
-        raise ValueError("map_at values must be positive")
 
     device = torch.device(device) if device is not None else torch.device(
         "cuda" if torch.cuda.is_available() else "cpu")

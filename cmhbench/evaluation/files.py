@@ -20,7 +20,9 @@ import h5py
 import numpy as np
 import torch
 
+from cmhbench.data.untrusted import check_declared_size, check_hdf5_dataset, check_hdf5_file, npz_declared
 from cmhbench.errors import CmhbenchError
+from cmhbench.evaluation.directions import MAX_BITS
 from cmhbench.evaluation.evaluator import DIRECTIONS, check_directions, evaluate
 from cmhbench.evaluation.packing import unpack_codes
 
@@ -28,15 +30,27 @@ from cmhbench.evaluation.packing import unpack_codes
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise CmhbenchError(f"codes file {path} does not exist")
+    if not path.is_file():
+        raise CmhbenchError(f"codes file {path} is not a regular file (a folder, device or FIFO)")
     if path.suffix == ".npz":
         try:
+            for key, (shape, dtype) in npz_declared(path).items():
+                check_declared_size(shape, dtype, f"{path}: '{key}'")
             with np.load(path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}
+        except CmhbenchError:
+            raise
         except Exception as exc:
             raise CmhbenchError(f"{path} is not a readable .npz file ({exc})") from None
     try:
         with h5py.File(path, "r") as f:
-            return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+            check_hdf5_file(f, path)
+            nodes = {k: f[k] for k in f.keys() if isinstance(f.get(k, getlink=True), h5py.HardLink)}
+            nodes = {k: node for k, node in nodes.items() if isinstance(node, h5py.Dataset)}
+            for key, node in nodes.items():
+                check_hdf5_dataset(node, f"{path}: '{key}'")
+                check_declared_size(node.shape, node.dtype, f"{path}: '{key}'")
+            return {k: node[()] for k, node in nodes.items()}
     except OSError as exc:
         raise CmhbenchError(f"{path} is neither .npz nor a readable HDF5 file ({exc})") from None
 
@@ -44,13 +58,23 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 def _codes(arrays: dict[str, np.ndarray], key: str) -> tuple[np.ndarray, str]:
     """(codes, code_format): packed bytes are unpacked; arrays of only 0 and 1 are read as bits."""
     codes = arrays[key]
-    if "bits" in arrays and codes.dtype == np.uint8 and codes.ndim == 2:
-        bits = int(arrays["bits"])
-        if codes.shape[1] == -(-bits // 8):
-            return unpack_codes(codes, bits), "pm1"
+    if "bits" in arrays:
+        bits = _bits(arrays["bits"])
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != -(-bits // 8):
+            raise CmhbenchError(f"'{key}' is {codes.dtype} {codes.shape}, but 'bits' = {bits} declares codes packed "
+                                f"into {-(-bits // 8)} bytes per item (numpy.packbits(codes > 0, axis=1)); store "
+                                "uint8 items×ceil(bits/8), or drop 'bits' for unpacked codes")
+        return unpack_codes(codes, bits), "pm1"
     if codes.dtype.kind in "biu" and codes.size and codes.min() >= 0:
         return codes, "01"
     return codes, "pm1"
+
+
+def _bits(value: np.ndarray) -> int:
+    if np.ndim(value) != 0 or value.dtype.kind not in "iu" or not 0 < int(value) <= MAX_BITS:
+        raise CmhbenchError(f"'bits' is {value.dtype} {np.shape(value)} = {str(value)[:40]}; expected one integer "
+                            f"from 1 to {MAX_BITS}, the length of the packed codes")
+    return int(value)
 
 
 def evaluate_file(path: str | Path, directions: Iterable[str] | None = None,

@@ -8,6 +8,11 @@ import numpy as np
 import torch
 
 from cmhbench.errors import CmhbenchError
+from cmhbench.evaluation.directions import MAX_BITS
+
+
+#: far above any real label set (MS-COCO has 80, IAPR TC-12 255): a bigger index is a broken file
+MAX_CLASSES = 100_000
 
 
 def to_numpy(array: Any, name: str) -> np.ndarray:
@@ -27,6 +32,9 @@ def as_codes(array: Any, name: str, code_format: str = "pm1") -> np.ndarray:
         raise CmhbenchError(f"{name} has shape {codes.shape}, expected a 2-d items×bits array")
     if codes.shape[0] == 0 or codes.shape[1] == 0:
         raise CmhbenchError(f"{name} has shape {codes.shape}: it is empty")
+    if codes.shape[1] > MAX_BITS:
+        raise CmhbenchError(f"{name} has {codes.shape[1]:,} bits (shape {codes.shape}); the evaluator scores codes "
+                            f"of at most {MAX_BITS:,} bits")
     if codes.dtype.kind == "f" and not np.isfinite(codes).all():
         raise CmhbenchError(f"{name} (shape {codes.shape}) contains NaN or Inf")
     if code_format == "pm1":
@@ -51,6 +59,9 @@ def as_labels(array: Any, name: str, num_classes: int | None = None) -> np.ndarr
         if labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
             raise CmhbenchError(f"{name} is 1-d, so it must hold non-negative class indices")
         width = num_classes if num_classes is not None else int(labels.max()) + 1
+        if width > MAX_CLASSES:
+            raise CmhbenchError(f"{name} holds class index {width - 1:,}: at most {MAX_CLASSES:,} classes are "
+                                "accepted (is it a class-index array?)")
         onehot = np.zeros((labels.shape[0], width), dtype=np.uint8)
         onehot[np.arange(labels.shape[0]), labels] = 1
         return onehot

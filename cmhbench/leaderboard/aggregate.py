@@ -136,6 +136,8 @@ class Table:
     directions: list[str]
     #: the dataset options (--dataset-opt) its runs share, which make the table distinct (toy size=400)
     options: dict[str, Any] = field(default_factory=dict)
+    #: the protocol's seed count: only a row with that many seeds in a column can be its best
+    seeds: int = 1
 
     @property
     def title(self) -> str:
@@ -162,7 +164,8 @@ class Table:
         best: dict[tuple[str, int, str], float] = {}
         for metric in METRICS:
             for bits, direction in self.columns:
-                means = [s.mean for row in self.rows if (s := row.cell(bits, direction, metric.key))]
+                means = [s.mean for row in self.rows
+                         if (s := row.cell(bits, direction, metric.key)) and s.n >= self.seeds]
                 if means:
                     best[metric.key, bits, direction] = max(means)
         return best
@@ -172,8 +175,8 @@ class Table:
 
     def metrics(self) -> list[Metric]:
         """The metrics any run of this table recorded, in the board's order."""
-        recorded = {metric for metric, _, _ in self._best}
-        return [m for m in METRICS if m.key in recorded]
+        return [m for m in METRICS if any(row.cell(bits, direction, m.key) for row in self.rows
+                                          for bits, direction in self.columns)]
 
     @cached_property
     def chance_values(self) -> list[float | None]:
@@ -196,7 +199,8 @@ class Table:
         out = []
         for bits, direction in self.columns:
             stat = row.cell(bits, direction, metric)
-            out.append(Cell(bits, direction, stat, stat is not None and stat.mean == self.best(bits, direction, metric),
+            best = stat is not None and stat.n >= self.seeds and stat.mean == self.best(bits, direction, metric)
+            out.append(Cell(bits, direction, stat, best,
                             row.collapsed(bits, direction)))
         return out
 
@@ -231,7 +235,8 @@ def slug(text: str) -> str:
 def _encoders(result: dict[str, Any]) -> str:
     image = result["encoders"]["image"]
     text = result["encoders"]["text"]
-    weights = "" if image["weights"] in ("none", "") else f":{image['weights']}"
+    # weights are part of what a backbone is (alexnet:none is an untrained AlexNet); features have none
+    weights = "" if image["name"] in ("identity", "none") or not image["weights"] else f":{image['weights']}"
     return f"{image['name']}{weights} / {text['name']}"
 
 
@@ -261,7 +266,8 @@ def build_tables(entries: list[Entry]) -> list[Table]:
         directions = [d for d in DIRECTIONS if any(d in e.result["metrics"] for e in members)]
         options = [e.result["dataset"].get("options") or {} for e in members]
         shared = {k: v for k, v in options[0].items() if all(o.get(k) == v for o in options)}
-        tables.append(Table(dataset, version, protocol, protocol_version, ordered, bits, directions, shared))
+        seeds = max(len(e.result["protocol"].get("seeds") or [0]) for e in members)
+        tables.append(Table(dataset, version, protocol, protocol_version, ordered, bits, directions, shared, seeds))
     return tables
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,14 +64,37 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
+        if path.is_dir():
             found.extend(p for p in sorted(path.rglob("*.json"))
                          if not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.exists() or path.is_symlink():
+            found.append(path)  # a file named directly; read_result refuses anything but a regular one
         else:
             raise CmhbenchError(f"result path {path} does not exist")
     return found
+
+
+#: far above any real result (tens of KB): a bigger file is refused unread
+MAX_RESULT_BYTES = 16 * 1024**2
+
+
+def read_result(path: Path) -> tuple[Any, str | None]:
+    """(the parsed file, None) or (None, the reason it cannot be read). Only regular files of a
+    bounded size are opened: a FIFO would block and /dev/zero never ends."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(info.st_mode):
+        return None, "not a regular file (a device, FIFO or socket, or a link to one)"
+    if info.st_size > MAX_RESULT_BYTES:
+        return None, f"{info.st_size:,} bytes, more than a result can be ({MAX_RESULT_BYTES:,})"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except RecursionError:
+        return None, "nested too deeply to be a result"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"not valid JSON ({exc})"
 
 
 def validate(result: Any) -> str | None:
@@ -91,10 +115,23 @@ def validate(result: Any) -> str | None:
     where = _non_finite(result["metrics"], "metrics")
     if where:
         return f"{where}: not a finite number"
+    sizes = result["dataset"].get("split_sizes") or {}
     for direction, metrics in result["metrics"].items():
-        reason = _inconsistency(metrics)
+        reason = _inconsistency(metrics) or _against_splits(metrics, sizes)
         if reason:
             return f"metrics/{direction}: {reason}"
+    return None
+
+
+def _against_splits(m: dict[str, Any], sizes: dict[str, int]) -> str | None:
+    """What the metrics say they were computed over, against the split sizes the run records."""
+    for key, split in (("num_queries", "query"), ("num_retrieval", "retrieval")):
+        if key in m and split in sizes and m[key] != sizes[split]:
+            return f"{key} = {m[key]} but the run's {split} split has {sizes[split]} items"
+    limit = sizes.get("retrieval")
+    bad = [k for k in m["map_at"] if not k.isdigit() or int(k) < 1 or (limit and int(k) > limit)]
+    if bad:
+        return f"map_at has K = {bad[0]}, outside 1..{limit} (the retrieval set's size)"
     return None
 
 
@@ -130,12 +167,12 @@ def load_results(paths: Iterable[str | Path]) -> LoadReport:
     conflicted: set[str] = set()
     merged = 0
     for path in result_files(paths):
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            rejected.append((path, f"not valid JSON ({exc})"))
-            continue
-        reason = validate(result)
+        result, reason = read_result(path)
+        if reason is None:
+            try:
+                reason = validate(result)
+            except RecursionError:
+                reason = "nested too deeply to be a result"
         if reason:
             rejected.append((path, reason))
             continue

@@ -41,14 +41,27 @@ def _has_identity(cwd: Path) -> bool:
     return out.returncode == 0 and bool(out.stdout.strip())
 
 
+def branch_name(branch: str) -> str:
+    """The short name of a branch (``refs/heads/x`` -> ``x``), refused where git would not take it
+    as one or would read it as an option."""
+    name = branch.removeprefix("refs/heads/")
+    valid = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True, text=True)
+    if name.startswith("-") or valid.returncode != 0:
+        raise CmhbenchError(f"--branch {branch!r}: not a valid git branch name")
+    return name
+
+
 def publish_site(site: str | Path, repo: str, branch: str = "gh-pages", summary: str = "") -> PublishReport:
+    if repo.startswith("-"):
+        raise CmhbenchError(f"--to {repo!r}: a repository path or URL cannot start with '-'")
+    branch = branch_name(branch)
     site = Path(site)
     if not (site / "index.html").is_file():
         raise CmhbenchError(f"{site} is not a built leaderboard (no index.html); run `cmhbench leaderboard build`")
     with tempfile.TemporaryDirectory(prefix="cmhbench-publish-") as tmp:
         checkout = Path(tmp) / "checkout"
-        _git("clone", "--quiet", "--no-checkout", repo, str(checkout))
-        remote_branches = _git("ls-remote", "--heads", "origin", branch, cwd=checkout)
+        _git("clone", "--quiet", "--no-checkout", "--", repo, str(checkout))
+        remote_branches = _git("ls-remote", "--heads", "origin", f"refs/heads/{branch}", cwd=checkout)
         if remote_branches.strip():
             _git("checkout", "--quiet", "-B", branch, f"origin/{branch}", cwd=checkout)
         else:

@@ -11,6 +11,7 @@ sorting), and no inline script, style or other origin.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -58,6 +59,8 @@ def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = D
                note: str | None = None, strict: bool = False) -> BuildReport:
     """Build README.md and the site into ``out`` (replaced as a whole, atomically: a failed build
     leaves the previous site untouched)."""
+    results, out = list(results), Path(out)
+    check_out_folder(out, results)
     report = load_results(results)
     if strict and report.rejected:
         raise CmhbenchError(f"{len(report.rejected)} result file(s) rejected, first: "
@@ -67,11 +70,13 @@ def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = D
                             (f" ({len(report.rejected)} rejected, first: {report.rejected[0][0]}: "
                              f"{report.rejected[0][1]})" if report.rejected else ""))
     tables = build_tables(report.entries)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _recover_interrupted_swap(out)
     remove_abandoned(out.parent, out.name)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{owner_tag()}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would make the published folder private
     try:
         _write_site(staging, report, tables, title, note)
         _swap_in(staging, out)
@@ -95,6 +100,29 @@ def _swap_in(staging: Path, out: Path) -> None:
         out.rename(backup)
         staging.rename(out)
         shutil.rmtree(backup, ignore_errors=True)
+
+
+#: written into every site this command builds: only such a folder is ever replaced by a build
+SITE_MARKER = ".cmhbench-site"
+
+
+def check_out_folder(out: Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an --out the build would destroy: a file, a folder that is not a site built here
+    (sites from before the marker are known by their .nojekyll and index.html), or one that is,
+    holds or lies inside a results input."""
+    target = out.resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if target == source or source.is_relative_to(target) or target.is_relative_to(source):
+            raise CmhbenchError(f"--out {out}: it overlaps the input {source} (building replaces the whole "
+                                "folder); give a folder outside the results")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise CmhbenchError(f"--out {out}: it is not a folder; give a new folder or a site built earlier")
+    if out.is_dir() and any(out.iterdir()):
+        built = (out / SITE_MARKER).is_file() or ((out / ".nojekyll").is_file() and (out / "index.html").is_file())
+        if not built:
+            raise CmhbenchError(f"--out {out}: the folder exists and is not a site built by `cmhbench leaderboard "
+                                "build` (building replaces the whole folder); give a new folder")
 
 
 def _backup_of(out: Path) -> Path:
@@ -134,6 +162,7 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     for name in ("style.css", "sort.js"):
         shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", name), root / name)
     (root / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
+    (root / SITE_MARKER).write_text("a site built by `cmhbench leaderboard build`; a build replaces this folder\n")
 
     results_dir = root / "results"
     results_dir.mkdir()

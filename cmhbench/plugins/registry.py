@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "cmhbench"
 #: Set to 1/true/yes to load only the built-in plugins (third-party entry points are skipped).
 DISABLE_ENV = "CMHBENCH_DISABLE_PLUGINS"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
+MAX_NAME_LENGTH = 64
 BUILTIN_DISTRIBUTION = "cmhbench"
 # Used when cmhbench runs from a source tree that was never installed, so no entry points exist.
 _BUILTIN_MODULES = {
@@ -101,8 +102,11 @@ class Registry:
             raise TypeError(f"{hook} returned {type(spec).__name__}, expected {spec_type.__name__}")
         if not isinstance(spec.name, str) or not NAME_PATTERN.fullmatch(spec.name):
             # names become folder and file names of results: nothing that can leave --results
-            raise CmhbenchError(f"{kind} name {spec.name!r} from {origin} is not an identifier: expected "
+            raise CmhbenchError(f"{kind} name {str(spec.name)[:80]!r} from {origin} is not an identifier: expected "
                                 "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+        if len(spec.name) > MAX_NAME_LENGTH:
+            raise CmhbenchError(f"{kind} name {spec.name[:40]!r}… from {origin} has {len(spec.name):,} characters; "
+                                f"names have at most {MAX_NAME_LENGTH} (they become file names and table cells)")
         factory = getattr(spec, "create", None) or getattr(spec, "open", None)  # DatasetSpec opens
         if isinstance(factory, lazy) and not factory.findable():
             raise CmhbenchError(f"{kind} {spec.name!r} from {origin}: its implementation {factory.target!r} cannot be "

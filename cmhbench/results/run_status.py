@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from cmhbench.errors import CmhbenchError
-from cmhbench.results.lock import lock_path
+from cmhbench.results.lock import is_locked
 
 PROGRESS_NAME = "progress.json"  # written beside each checkpoint by cmhbench.train.checkpoint
 
@@ -44,7 +42,7 @@ def run_status(results_dir: str | Path, run_id_prefix: str) -> RunStatus:
         raise CmhbenchError(f"no run {run_id_prefix} in {root}: neither a result nor a checkpoint "
                             "(the run_id is printed by `cmhbench run` and stored in its result)")
     folder = checkpoints[0]
-    status = RunStatus(run_id=folder.name, state="running" if _locked(root, folder.name) else "interrupted")
+    status = RunStatus(run_id=folder.name, state="running" if is_locked(root, folder.name) else "interrupted")
     try:
         record = json.loads((folder / PROGRESS_NAME).read_text())
     except (OSError, ValueError):
@@ -54,16 +52,3 @@ def run_status(results_dir: str | Path, run_id_prefix: str) -> RunStatus:
                      for stage, done in record.get("progress", {}).items()}
     status.last_log, status.saved_utc = record.get("last_log"), record.get("saved_utc")
     return status
-
-
-def _locked(root: Path, run_id: str) -> bool:
-    path = lock_path(root, run_id)
-    if not path.exists():
-        return False
-    lock = FileLock(str(path), timeout=0)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False

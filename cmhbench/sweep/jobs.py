@@ -29,7 +29,7 @@ from typing import Any
 from filelock import Timeout
 
 from cmhbench.fsutil import write_json_atomic
-from cmhbench.results.lock import jobs_dir, lock_path, release_run_lock, run_lock
+from cmhbench.results.lock import acquire_run_lock, jobs_dir, release_run_lock
 from cmhbench.results.provenance import utc_now
 from cmhbench.sweep.spec import Job
 
@@ -66,20 +66,6 @@ def _write_state(job: Job, attempt: str, state: str, **details: Any) -> None:
         "since_utc": utc_now(), "attempt": attempt, **details})
 
 
-def is_locked(results: str | Path, run_id: str) -> bool:
-    """Whether a live process holds the job's lock (probing takes it for an instant; a lock file
-    that does not exist is not created by asking)."""
-    if not lock_path(results, run_id).exists():
-        return False
-    lock = run_lock(results, run_id)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
-
-
 def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
     """Run ``job`` unless its result exists or another live process holds it.
 
@@ -90,9 +76,8 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
     results = job.request["results_dir"]
     if Path(job.result_path).exists():
         return JobOutcome(job.run_id, job.label, "done")
-    lock = run_lock(results, job.run_id)
     try:
-        lock.acquire(timeout=-1 if wait else 0)
+        lock = acquire_run_lock(results, job.run_id, timeout=-1 if wait else 0)
     except Timeout:
         return JobOutcome(job.run_id, job.label, "running-elsewhere")
     try:

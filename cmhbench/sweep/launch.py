@@ -30,6 +30,10 @@ def launch(spec: SweepSpec, executor: str = "local", *, workers: int | None = No
            cluster: ClusterOptions | None = None,
            on_plan: Callable[[Path, list[Job]], None] | None = None,
            report: Callable[[JobOutcome], None] | None = None) -> SweepSummary:
+    if executor == "slurm":  # its prerequisites before the grid is expanded (minutes for a large one)
+        from cmhbench.sweep.slurm import check_tools
+
+        check_tools()
     jobs = expand(spec)
     manifest = write_manifest(spec, jobs)
     if on_plan:

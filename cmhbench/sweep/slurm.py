@@ -77,6 +77,12 @@ def _slurm_tool(name: str) -> str:
     return path
 
 
+def check_tools() -> None:
+    """The Slurm commands a sweep needs, before anything else is done."""
+    for name in ("sinfo", "sbatch", "squeue"):
+        _slurm_tool(name)
+
+
 def _call(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([_slurm_tool(args[0]), *args[1:]], capture_output=True, text=True, timeout=120)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.plugins.registry import Registry, get_registry
@@ -69,21 +69,39 @@ class Job:
         return RunRequest(**{**self.request, **changes})
 
 
+MAX_SWEEP_FILE_BYTES = 1024**2
+
+
+def _load_yaml(text: str) -> Any:
+    """yaml.safe_load without aliases: ``*name`` repeats a node, and a few nested ones (an alias
+    bomb) expand to gigabytes; a sweep file never needs them."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def fetch_alias(self):
+            raise yaml.YAMLError(f"line {self.get_mark().line + 1}: aliases (*name) are not accepted in a sweep file")
+
+    return yaml.load(text, Loader=NoAliases)
+
+
 def load_sweep_file(path: str | Path) -> SweepSpec:
     """Read a YAML or TOML sweep file; every problem names the file and the key."""
     path = Path(path)
     if not path.is_file():
         raise CmhbenchError(f"sweep file {path} does not exist")
+    if path.stat().st_size > MAX_SWEEP_FILE_BYTES:
+        raise CmhbenchError(f"sweep file {path}: {path.stat().st_size:,} bytes, more than a sweep file can be "
+                            f"({MAX_SWEEP_FILE_BYTES:,})")
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":
             content = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            content = yaml.safe_load(text)
+            content = _load_yaml(text)
         else:
             raise CmhbenchError(f"sweep file {path}: expected a .toml, .yaml or .yml file")
+    except RecursionError:
+        raise CmhbenchError(f"sweep file {path}: nested too deeply to be a sweep file") from None
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise CmhbenchError(f"sweep file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
     except Exception as exc:  # yaml.YAMLError, without importing yaml when it is not needed
@@ -170,6 +188,22 @@ def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
     )
 
 
+def _requests(spec: SweepSpec, registry: Registry) -> Iterator[RunRequest]:
+    """The grid's run requests in a fixed order: datasets, methods, code lengths, seeds."""
+    for dataset in spec.datasets:
+        protocol = registry.dataset(dataset).protocol
+        for method in spec.methods:
+            for bits in spec.bits or list(protocol.bits):
+                for seed in spec.seeds or list(protocol.seeds):
+                    yield RunRequest(
+                        method=method, dataset=dataset, bits=bits, seed=seed, epochs=spec.epochs,
+                        device=spec.device, precision=spec.precision,
+                        hparams=dict(spec.hparams.get(method, {})), preset=spec.preset,
+                        dataset_options=dict(spec.dataset_options.get(dataset, {})),
+                        image_encoder=spec.image_encoders.get(dataset), directions=tuple(spec.directions),
+                        results_dir=str(spec.results), quiet=True)
+
+
 def expand(spec: SweepSpec, registry: Registry | None = None) -> list[Job]:
     """Every job of the grid in a fixed order, with its run_id; unknown names fail before any work."""
     registry = registry or get_registry()
@@ -185,22 +219,13 @@ def expand(spec: SweepSpec, registry: Registry | None = None) -> list[Job]:
             raise CmhbenchError(f"dataset_options or image_encoders given for {name!r}, which is not in "
                                 "the sweep's datasets")
     jobs: list[Job] = []
-    for dataset in spec.datasets:
-        protocol = registry.dataset(dataset).protocol
-        for method in spec.methods:
-            for bits in spec.bits or list(protocol.bits):
-                for seed in spec.seeds or list(protocol.seeds):
-                    request = RunRequest(
-                        method=method, dataset=dataset, bits=bits, seed=seed, epochs=spec.epochs,
-                        device=spec.device, precision=spec.precision,
-                        hparams=dict(spec.hparams.get(method, {})), preset=spec.preset,
-                        dataset_options=dict(spec.dataset_options.get(dataset, {})),
-                        image_encoder=spec.image_encoders.get(dataset), directions=tuple(spec.directions),
-                        results_dir=str(spec.results), quiet=True)
-                    p = plan(request, registry)
-                    fields = asdict(request)
-                    fields["directions"] = list(fields["directions"])
-                    jobs.append(Job(request=fields, run_id=p.run_id, result_path=str(p.path)))
+    opened: dict[str, Any] = {}  # each dataset opened once (its options are the same for every job)
+    for request in _requests(spec, registry):
+        p = plan(request, registry, dataset=opened.get(request.dataset))
+        opened[request.dataset] = p.dataset
+        fields = asdict(request)
+        fields["directions"] = list(fields["directions"])
+        jobs.append(Job(request=fields, run_id=p.run_id, result_path=str(p.path)))
     seen: dict[str, Job] = {}
     for job in jobs:
         seen.setdefault(job.run_id, job)  # a grid may name one run twice (e.g. identity encoders)

@@ -18,7 +18,8 @@ from typing import Any
 
 from cmhbench.results import ResultStore
 from cmhbench.results.run_status import PROGRESS_NAME
-from cmhbench.sweep.jobs import is_locked, read_state
+from cmhbench.results.lock import is_locked
+from cmhbench.sweep.jobs import read_state
 from cmhbench.sweep.spec import Job
 
 STATES = ("done", "running", "failed", "interrupted", "pending")

@@ -21,6 +21,10 @@ from cmhbench.train.context import TrainContext
 from cmhbench.progress import TrainingProgress
 
 
+class MethodStateError(Exception):
+    """The method's state_dict() raised: the runner names the method and its plugin."""
+
+
 class TrainingSession:
     def __init__(self, *, device: torch.device, seed: int, checkpoint_dir: Path | None = None,
                  precision: str = "fp32", epoch_override: int | None = None,
@@ -105,7 +109,11 @@ class TrainingSession:
     def save_checkpoint(self) -> None:
         if self.checkpoint_path is None or self._method is None:
             return
-        state = {"run_id": self.run_id, "method": self._method.state_dict(), "progress": dict(self.progress_by_stage),
+        try:
+            method_state = self._method.state_dict()
+        except Exception as exc:
+            raise MethodStateError(exc) from exc
+        state = {"run_id": self.run_id, "method": method_state, "progress": dict(self.progress_by_stage),
                  "planned": dict(self.planned_by_stage), "history": list(self.history),
                  "rng": capture_rng(self.generator), "train_seconds": self.train_seconds(),
                  "segments": self.segments}

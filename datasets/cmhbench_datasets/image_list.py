@@ -16,6 +16,7 @@ import numpy as np
 
 from cmhbench.data.layouts import ItemArray, Items, to_labels
 from cmhbench.data.readers import SourceArray
+from cmhbench.data.untrusted import check_regular_file
 from cmhbench.errors import CmhbenchError
 
 LIST_FILES = ("all_imgs.txt", "all_labels.txt", "all_tags.txt")
@@ -51,6 +52,8 @@ def _find_list_files(sources: Sequence[str | Path]) -> tuple[dict[str, Path], li
     missing = [f for f in LIST_FILES if f not in files]
     if missing:
         raise CmhbenchError(f"the image-list layout needs {', '.join(LIST_FILES)} and the image folder; missing {', '.join(missing)}")
+    for path in files.values():
+        check_regular_file(path, "source file")
     return files, roots
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from cmhbench.data.layouts import ItemArray, Items, to_labels, to_matrix
 from cmhbench.data.readers import SourceArray, read_source
+from cmhbench.data.untrusted import check_regular_file
 from cmhbench.errors import CmhbenchError
 
 FILES = ("raw_features.mat", "trainset_txt_img_cat.list", "testset_txt_img_cat.list")
@@ -42,6 +43,8 @@ def _locate(sources: Sequence[str | Path]) -> dict[str, Path]:
     if missing:
         raise CmhbenchError(f"the Wikipedia release needs {', '.join(FILES)}; missing {', '.join(missing)} "
                             f"in {', '.join(map(str, sources))}")
+    for path in found.values():
+        check_regular_file(path, "source file")
     return found
 
 

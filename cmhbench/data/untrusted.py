@@ -1,0 +1,85 @@
+"""Reading arrays from files nobody vouched for: sizes are checked as declared, before anything is
+read, and nothing outside the file is followed (external links, virtual datasets and external raw
+storage would read other files, /dev/zero or /etc/passwd as if they were data)."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cmhbench.errors import CmhbenchError
+
+#: the most one array may declare when it is read whole (labels, texts, codes); images are read in blocks
+MAX_ARRAY_BYTES = 4 * 1024**3
+
+
+def check_regular_file(path: Path, what: str) -> None:
+    """A missing file, and anything that is not a regular file (a FIFO would block, /dev/zero never
+    ends), each in one line that says what it is."""
+    if not path.exists():
+        raise CmhbenchError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise CmhbenchError(f"{what} {path} is a folder, not a file")
+    mode = path.stat().st_mode
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    for test, kind in kinds:
+        if test(mode):
+            raise CmhbenchError(f"{what} {path} is {kind}, not a regular file")
+
+
+def check_declared_size(shape: tuple[int, ...], dtype: np.dtype, where: str, limit: int = MAX_ARRAY_BYTES) -> None:
+    size = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    if size > limit:
+        raise CmhbenchError(f"{where}: declares {tuple(shape)} {np.dtype(dtype)} ({size:,} bytes), more than "
+                            f"{limit:,} bytes can be read at once")
+
+
+def check_hdf5_dataset(node: h5py.Dataset, where: str) -> None:
+    """Refuse a dataset whose data would come from outside its file."""
+    if node.is_virtual:
+        raise CmhbenchError(f"{where}: a virtual dataset (its data lives in other files); store the arrays themselves")
+    if node.external:
+        raise CmhbenchError(f"{where}: stored in external raw files ({node.external[0][0]!r}); store the arrays "
+                            "inside the file")
+
+
+def hdf5_links_outside(group: h5py.Group, prefix: str = "", seen: set | None = None) -> list[str]:
+    """Names of the external links anywhere under ``group``, found without following them."""
+    seen = set() if seen is None else seen
+    found: list[str] = []
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            found.append(prefix + name)
+        elif isinstance(link, h5py.HardLink) and isinstance(group[name], h5py.Group) and group[name].id not in seen:
+            seen.add(group[name].id)
+            found += hdf5_links_outside(group[name], f"{prefix}{name}/", seen)
+    return found
+
+
+def check_hdf5_file(handle: h5py.File, path: Path) -> None:
+    outside = hdf5_links_outside(handle)
+    if outside:
+        raise CmhbenchError(f"{path}: '{outside[0]}' is an external link into another file; store the arrays inside "
+                            "the file")
+
+
+def npz_declared(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each .npz member's declared shape and dtype, read from its header only."""
+    declared = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+            declared[info.filename[:-4]] = (shape, dtype)
+    return declared
