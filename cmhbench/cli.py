@@ -587,10 +587,10 @@ def main() -> None:
             err_console.print_exception()
         _exit(1)
     except click.exceptions.Abort:
-        err_console.print(f"aborted ({STOPPED})")
+        err_console.print("aborted" + _resumable())
         _exit(130)
     except _Terminated:
-        err_console.print(f"stopped by SIGTERM ({STOPPED})")
+        err_console.print("stopped by SIGTERM" + _resumable())
         _exit(143)
     except click.ClickException as exc:
         exc.show()
@@ -598,6 +598,11 @@ def main() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     _exit(0)
+
+
+def _resumable() -> str:
+    """What an interrupted command keeps: said for the commands that train."""
+    return f" ({STOPPED})" if set(sys.argv[1:2]) & {"run", "sweep"} else ""
 
 
 def _exit(code: int) -> None:

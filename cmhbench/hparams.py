@@ -88,7 +88,8 @@ def resolve_hparams(spec: MethodSpec, preset: str | None, overrides: Mapping[str
     if preset:
         if preset not in spec.presets:
             raise CmhbenchError(unknown_name_message(f"{spec.name} preset", preset, spec.presets))
-        values.update(spec.presets[preset])
+        values.update({key: coerce(key, value, spec.defaults[key], spec.name)
+                       for key, value in spec.presets[preset].items()})
     for key, value in overrides.items():
         if key not in spec.defaults:
             raise CmhbenchError(unknown_name_message(f"{spec.name} hyper-parameter", key, spec.defaults)

@@ -56,7 +56,7 @@ class MethodSetup:
         if self.params is None:
             object.__setattr__(self, "params", HyperParameters(self.hparams))
         if self.features_in is None:
-            image = self.image_encoder is not None and self.image_encoder.takes_features
+            image = getattr(self.image_encoder, "takes_features", False)
             found = {"image"} if image else set()
             found |= {"text"} if self.text_kind == "features" else set()
             object.__setattr__(self, "features_in", frozenset(found))

@@ -4,7 +4,6 @@ imported."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,14 +59,11 @@ class CheckedRequest:
 
 
 def check_results_dir(path: Path) -> None:
-    """The results folder, or the nearest of its parents that exists, must be a writable folder."""
+    """The results folder, or the nearest of its parents that exists, must be a folder (a read-only
+    one is refused, in one line, only where a run must write: finished runs are read from it)."""
     existing = next((p for p in [path, *path.parents] if p.exists()), None)
-    if existing is None:
-        return
-    if not existing.is_dir():
+    if existing is not None and not existing.is_dir():
         raise CmhbenchError(f"--results {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise CmhbenchError(f"--results {path}: {existing} is not writable (read-only or not yours)")
 
 
 def check_request(request: RunRequest, registry: "Registry") -> CheckedRequest:

@@ -34,6 +34,8 @@ class HyperParameters:
         object.__setattr__(self, "_values", dict(values))
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy and pickle probe for these before __init__ has run
+            raise AttributeError(name)
         try:
             return self._values[name]
         except KeyError:
@@ -44,6 +46,9 @@ class HyperParameters:
 
     def __repr__(self) -> str:
         return f"HyperParameters({self._values!r})"
+
+    def __reduce__(self):
+        return HyperParameters, (self._values,)
 
 
 def params_defaults(params: type) -> dict[str, Any]:
@@ -283,6 +288,11 @@ class MethodSpec:
         object.__setattr__(
             self, "presets", MappingProxyType({k: _frozen(v) for k, v in self.presets.items()})
         )
+        for preset, values in self.presets.items():  # a plugin's own typo, caught at registration
+            unknown = sorted(set(values) - set(self.defaults))
+            if unknown:
+                raise ValueError(f"method {self.name!r}: preset {preset!r} sets {unknown[0]!r}, which is not one of "
+                                 "its hyper-parameters")
 
     def typed(self, values: Mapping[str, Any]) -> Any:
         """Resolved hyper-parameters as the method reads them: an instance of ``params``, or

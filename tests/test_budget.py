@@ -45,8 +45,10 @@ def test_a_method_cannot_pass_its_own_epoch_count_for_a_declared_stage():
 def test_the_stage_is_named_not_counted():
     """The published count comes from the spec: the old ctx.epochs(500, ...) call is one clear error."""
     ctx = _session(10, {"train": 500}).ctx
-    with pytest.raises(CmhbenchError, match=r"pass the stage's name \(e.g. ctx.epochs\('train'\)\)"):
-        list(ctx.epochs(500))
+    for old in (lambda: ctx.epochs(500), lambda: ctx.epochs(500, stage="train"), lambda: ctx.epochs(500, "train"),
+                lambda: ctx.planned_epochs(500, "train")):
+        with pytest.raises(CmhbenchError, match=r"pass the stage's name, ctx\.(planned_)?epochs\('train'\)"):
+            old()  # refused at the call, before any epoch
     with pytest.raises(CmhbenchError, match="stage 'warmup' is not in the method's MethodSpec.stages"):
         list(ctx.epochs("warmup"))
 

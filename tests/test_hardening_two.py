@@ -444,3 +444,30 @@ def test_a_failed_run_leaves_no_lock_file_and_a_removed_lock_is_taken_again(tmp_
     again = acquire_run_lock(tmp_path, "r" * 64, timeout=0)  # a fresh file, held
     assert lock_path(tmp_path, "r" * 64).exists()
     release_run_lock(again)
+
+
+def test_a_finished_run_asked_for_again_is_skipped_through_the_cli(tmp_path):
+    args = ("run", "-m", "cvh", "-d", "toy", "--image-encoder", "toy-cnn", "--dataset-opt", "size=100", "-q",
+            "--results", str(tmp_path))
+    assert run_cli(*args).returncode == 0
+    again = run_cli(*args)
+    assert again.returncode == 0 and "result exists, skipped" in again.stdout, again.stderr
+    forced = run_cli(*args, "--force")
+    assert forced.returncode == 0 and "skipped" not in forced.stdout, forced.stderr
+
+
+def test_a_zero_epoch_count_is_refused_before_training(tmp_path):
+    from cmhbench.runner import RunRequest, run
+
+    with pytest.raises(CmhbenchError, match="its epoch count must be at least 1, got 0"):
+        run(RunRequest(**{**TINY_RUN, "epochs": None, "hparams": {"epochs": 0}}, results_dir=tmp_path))
+
+
+def test_hyper_parameters_without_a_params_class_copy_and_pickle():
+    import copy
+    import pickle
+
+    from cmhbench.specs import HyperParameters
+
+    hp = HyperParameters({"lr": 0.1})
+    assert copy.deepcopy(hp).lr == 0.1 and pickle.loads(pickle.dumps(hp)).lr == 0.1

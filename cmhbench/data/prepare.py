@@ -25,7 +25,7 @@ from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import cache_home
 from cmhbench.progress import TrainingProgress
 
-_LARGE_IMAGE_BYTES = IN_MEMORY_BYTES  # above this, images are streamed, so stored compressed (lzf: cheap to read)
+_LARGE_IMAGE_BYTES = 2 * IN_MEMORY_BYTES  # above this, images are stored compressed (lzf: cheap to read)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ class SplitData:
             if feed.is_resident:
                 arrays[key] = feed.gather(torch.from_numpy(rows).to(self.device))
             else:  # read in file order, then put back in the order asked for
-                arrays[key] = feed.read_rows(rows[order]).index_select(0, torch.from_numpy(np.argsort(order)))
+                back = torch.from_numpy(np.argsort(order)).to(self.device)
+                arrays[key] = feed.read_rows(rows[order]).index_select(0, back)
         return self._make_batch(torch.from_numpy(np.asarray(positions)).to(self.device), arrays)
 
     def _make_batch(self, positions: torch.Tensor, arrays: dict[str, torch.Tensor]) -> Batch:

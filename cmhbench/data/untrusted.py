@@ -73,13 +73,16 @@ def npz_declared(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Each .npz member's declared shape and dtype, read from its header only."""
     declared = {}
     with zipfile.ZipFile(path) as archive:
+        total = 0
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
-                continue
+                raise CmhbenchError(f"{path}: member {info.filename!r} is not a .npy array (numpy.savez writes only those)")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = read_header(member)
             declared[info.filename[:-4]] = (shape, dtype)
+            total += int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    check_declared_size((total,), np.dtype(np.uint8), f"{path}: all its arrays together", 2 * MAX_ARRAY_BYTES)
     return declared

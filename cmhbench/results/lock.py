@@ -16,6 +16,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from cmhbench.errors import CmhbenchError
+
 
 def jobs_dir(results: str | Path) -> Path:
     return Path(results) / ".jobs"
@@ -28,7 +30,10 @@ def lock_path(results: str | Path, run_id: str) -> Path:
 def run_lock(results: str | Path, run_id: str) -> FileLock:
     """The run's lock (not yet acquired); ``acquire(timeout=0)`` raises ``filelock.Timeout`` when held."""
     path = lock_path(results, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CmhbenchError(f"--results {results}: cannot create {path.parent} ({exc.strerror})") from None
     return FileLock(str(path), timeout=0)
 
 
@@ -39,7 +44,13 @@ def acquire_run_lock(results: str | Path, run_id: str, timeout: float) -> FileLo
     never both hold the run."""
     while True:
         lock = run_lock(results, run_id)
-        lock.acquire(timeout=timeout)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:  # held by another process (a TimeoutError, so an OSError too)
+            raise
+        except OSError as exc:  # a read-only results folder
+            raise CmhbenchError(f"--results {results}: cannot create the run's lock {lock.lock_file} "
+                                f"({exc.strerror})") from None
         if _holds_current_file(lock):
             return lock
         lock.release()
@@ -59,9 +70,13 @@ def release_run_lock(lock: FileLock, result_exists: bool = True) -> None:
     """Let go of the lock and remove its file (finished or failed, a run leaves no lock behind);
     where the lock's file cannot be compared (see `acquire_run_lock`) it is removed only once the
     run's result exists."""
-    if result_exists or getattr(getattr(lock, "_context", None), "lock_file_fd", None) is not None:
-        Path(lock.lock_file).unlink(missing_ok=True)  # removed while still held: see acquire_run_lock
-    lock.release()
+    try:
+        if result_exists or getattr(getattr(lock, "_context", None), "lock_file_fd", None) is not None:
+            Path(lock.lock_file).unlink(missing_ok=True)  # removed while still held: see acquire_run_lock
+    except OSError:
+        pass  # a file we may not remove (a shared folder) is left; the lock is released all the same
+    finally:
+        lock.release()
 
 
 def is_locked(results: str | Path, run_id: str) -> bool:

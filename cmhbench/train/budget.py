@@ -28,13 +28,14 @@ class EpochBudget:
                 raise CmhbenchError(
                     f"stage {stage!r} was asked to run {published} epochs, but the method's schedule publishes "
                     f"{self.schedule[stage]}: call ctx.epochs({stage!r}); the budget is applied by the harness")
-            return self.schedule[stage]
-        if published is None:
+            published = self.schedule[stage]
+        elif published is None:
             raise CmhbenchError(
                 f"stage {stage!r} is not in the method's MethodSpec.stages: declare it there (stage -> the "
                 f"hyper-parameter holding its epoch count), or pass published=N for a fixed loop")
         if isinstance(published, bool) or not isinstance(published, int) or published < 1:
-            raise CmhbenchError(f"stage {stage!r}: a published epoch count must be at least 1, got {published!r}")
+            raise CmhbenchError(f"stage {stage!r}: its epoch count must be at least 1, got {published!r} (the "
+                                "hyper-parameter MethodSpec.stages names for it, or published=N)")
         return published
 
     def planned(self, stage: str, published: int | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,17 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _stage_of(name: str, args: tuple, names: dict) -> str:
+    """The stage a call names: ``ctx.epochs("train")`` or ``ctx.epochs(stage="train")``. The API before
+    stages were read from the spec (``ctx.epochs(500, stage="train")``) is one line saying what to write."""
+    stage = args[0] if args else names.pop("stage", "train")
+    if len(args) > 1 or names or not isinstance(stage, str):
+        raise CmhbenchError(f"ctx.{name}(...): pass the stage's name, ctx.{name}('train'); its published epoch "
+                            "count comes from MethodSpec.stages (a fixed loop outside the schedule passes "
+                            "published=N)")
+    return stage
+
+
 class TrainContext:
     """Device, precision, a seeded generator, resumable epochs and a loss log for one run.
 
@@ -49,19 +60,19 @@ class TrainContext:
         """bf16 autocast in a bf16 run, else a no-op."""
         return autocast(self.precision, self.device)
 
-    def epochs(self, stage: str = "train", *, published: int | None = None,
-               fresh_random_state: bool = False) -> Iterator[int]:
+    def epochs(self, *stage: str, published: int | None = None, fresh_random_state: bool = False,
+               **names: Any) -> Iterator[int]:
         """The epoch numbers of ``stage`` not run yet under the run's budget; a checkpoint after each.
 
         A declared stage (``MethodSpec.stages``) takes its published count from the spec; a fixed loop
         outside the schedule passes ``published``. ``fresh_random_state`` reseeds every generator
         from (seed, stage) when the stage starts, so that what it draws does not depend on how much
         an earlier stage drew (DAPH's hashing stage after proxies read from a cache)."""
-        return self._session.epochs(stage, published, fresh_random_state)
+        return self._session.epochs(_stage_of("epochs", stage, names), published, fresh_random_state)
 
-    def planned_epochs(self, stage: str = "train", *, published: int | None = None) -> int:
-        """The epochs ``stage`` runs under this run's budget (for rate schedules that stretch with it)."""
-        return self._session.budget.planned(stage, published)
+    def planned_epochs(self, *stage: str, published: int | None = None, **names: Any) -> int:
+        """The epochs the stage runs under this run's budget (for rate schedules that stretch with it)."""
+        return self._session.budget.planned(_stage_of("planned_epochs", stage, names), published)
 
     def log(self, stage: str, epoch: int, **values: float) -> None:
         """Record per-epoch losses; they go into the result file's training history."""
