@@ -1,6 +1,7 @@
-"""Nothing moves: every built-in method gives, bit for bit, the codes committed from the main of
-before the method-API refactor (toy and the real Wikipedia release, seed 0, 32 bits, each
-dataset's protocol under a budget of 2 epochs)."""
+"""Nothing moves: every built-in method gives, bit for bit, the codes the main of before the
+method-API refactor (commit REFERENCE_COMMIT) gives, on toy and on the real Wikipedia release (seed
+0, 32 bits, each dataset's protocol under a budget of 2 epochs). Both trees run the same script,
+side by side, each in a fresh CMHBENCH_HOME (the toy backbone's pretraining is compared too)."""
 
 from __future__ import annotations
 
@@ -13,29 +14,48 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import shared_data
+from conftest import REPO_ROOT, shared_data
 
 HERE = Path(__file__).parent / "reference_codes"
-sys.path.insert(0, str(HERE))
-from make_reference_codes import environment  # noqa: E402 - the script lives beside its codes
+SCRIPT = HERE / "make_reference_codes.py"
+#: the last commit before the method-API refactor
+REFERENCE_COMMIT = "8481844f36383a813e243b7d2e51a429b8cb0a38"
 
 
-def test_every_built_in_method_gives_the_committed_codes(tmp_path):
-    reference = np.load(HERE / "codes.npz")
-    recorded = json.loads(str(reference["environment"]))
-    if recorded != environment():
-        # bit-identity is a property of one build of torch on one kind of CPU
-        pytest.skip(f"reference codes were made under {recorded}, this is {environment()}")
-    out = tmp_path / "codes.npz"
-    env = {**os.environ, "CMHBENCH_HOME": str(tmp_path / "home")}  # the toy backbone pretrained afresh too
-    made = subprocess.run([sys.executable, str(HERE / "make_reference_codes.py"), str(out), str(shared_data("wiki"))],
-                          capture_output=True, text=True, env=env, timeout=1200)
-    assert made.returncode == 0, made.stderr[-3000:]
-    codes = np.load(out)
-    keys = [key for key in reference.files if key != "environment"]
-    assert sorted(keys) == sorted(key for key in codes.files if key != "environment")
-    moved = {key: float((np.unpackbits(reference[key]) != np.unpackbits(codes[key])).mean())
-             for key in keys if not np.array_equal(reference[key], codes[key])}
+def _old_tree(tmp_path: Path) -> Path:
+    """The reference commit's tree, exported from this checkout's history."""
+    target = tmp_path / "before"
+    target.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", REFERENCE_COMMIT],
+                                 capture_output=True, check=True, timeout=120).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"commit {REFERENCE_COMMIT[:12]} is not in this checkout's history ({exc}); clone with history")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=120)
+    return target
+
+
+def _start(tree: Path | None, out: Path, home: Path) -> subprocess.Popen:
+    env = {**os.environ, "CMHBENCH_HOME": str(home)}
+    if tree is not None:  # the old packages first on the path, ahead of the installed ones
+        env["PYTHONPATH"] = os.pathsep.join(str(tree / p) for p in ("", "plugins", "datasets"))
+    return subprocess.Popen([sys.executable, str(SCRIPT), str(out), str(shared_data("wiki"))], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_every_built_in_method_gives_the_codes_of_before(tmp_path):
+    old = _old_tree(tmp_path)
+    runs = {name: _start(tree, tmp_path / f"{name}.npz", tmp_path / f"home-{name}")
+            for name, tree in (("before", old), ("now", None))}
+    for name, process in runs.items():
+        _, stderr = process.communicate(timeout=1200)
+        assert process.returncode == 0, f"{name}: {stderr[-3000:]}"
+    before, now = (np.load(tmp_path / f"{name}.npz") for name in ("before", "now"))
+    assert json.loads(str(before["environment"])) == json.loads(str(now["environment"]))
+    keys = [key for key in before.files if key != "environment"]
+    assert len(keys) == 56 and sorted(keys) == sorted(key for key in now.files if key != "environment")
+    moved = {key: float((np.unpackbits(before[key]) != np.unpackbits(now[key])).mean())
+             for key in keys if not np.array_equal(before[key], now[key])}
     assert not moved, f"codes moved (share of bits that differ): {moved}"
 
 

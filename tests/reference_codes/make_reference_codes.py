@@ -1,12 +1,11 @@
 """Codes of every built-in method on toy and on the real Wikipedia release (seed 0, 32 bits, each
 dataset's protocol under a short epoch budget), bit-packed into one npz file.
 
-The method-API refactor must not move a single bit: ``test_reference_codes.py`` runs this script
-and compares with ``codes.npz``, which was written by the same script on the main of before the
-refactor. Run as ``python tests/reference_codes/make_reference_codes.py OUT.npz WIKI_FOLDER`` in a
-fresh ``CMHBENCH_HOME`` (the toy backbone's pretraining is part of what is compared). One intra-op
-thread, so that the float summation order is the machine's, not the thread count's.
-"""
+``test_reference_codes.py`` runs this script on the main of before the method-API refactor and on
+today's tree, side by side, and compares. Run as ``python make_reference_codes.py OUT.npz
+WIKI_FOLDER`` in a fresh ``CMHBENCH_HOME`` (the toy backbone's pretraining is part of what is
+compared). One intra-op thread, so that the float summation order is the machine's, not the
+thread count's."""
 
 from __future__ import annotations
 
