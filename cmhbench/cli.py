@@ -250,6 +250,68 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
 
 
 @cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--device", default="cpu", show_default=True, help="Where to score (cpu, cuda, cuda:N).")
+def rescore(results, device) -> None:
+    """Re-score the stored codes of RESULTS (files or folders) under the current evaluator, rewriting
+    each result atomically; results without codes are skipped, saying so."""
+    from cmhbench.results.rescore import rescore as rescore_results
+
+    outcomes = rescore_results(results, device=device)
+    for outcome in outcomes:
+        detail = f": {safe(outcome.detail)}" if outcome.detail else ""
+        style = "yellow" if outcome.status == "skipped" else "green"
+        console.print(f"[{style}]{outcome.status}[/{style}] {safe(outcome.path)}{detail}", soft_wrap=True)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("rescored", "unchanged", "skipped")}
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+@cli.command()
+@click.argument("result", type=click.Path(path_type=Path))
+@click.option("--results", "results_dir", type=click.Path(path_type=Path),
+              help="Where the reproduced run is written (default: a new temporary folder).")
+@click.option("--device", default="auto", show_default=True)
+def reproduce(result, results_dir, device) -> None:
+    """Train RESULT's run again from its recorded definition and compare the codes with its stored
+    ones (exit status 1 when they differ)."""
+    from cmhbench.results.reproduce import reproduce as reproduce_run
+
+    outcome = reproduce_run(result, results_dir, device)
+    grid = _table("codes", "bits agreeing")
+    for part, share in outcome.bit_agreement.items():
+        _add_row(grid, part, f"{share:.4%}")
+    console.print(grid)
+    console.print("mAP reproduced − recorded: " + ", ".join(f"{d} {v:+.4f}" for d, v in outcome.map_difference.items()))
+    if outcome.identical:
+        console.print(f"[green]identical codes[/green] (bit for bit) -> {safe(outcome.result_path)}")
+        return
+    why = ("in the same environment: a mismatch the environment does not explain (another method or data?)"
+           if outcome.same_environment else "in another environment (CPU kernels, threads or versions differ)")
+    raise CmhbenchError(f"the reproduced codes differ from the stored ones {why}; reproduced run: {outcome.result_path}")
+
+
+@cli.command()
+@click.argument("codes_file", type=click.Path(path_type=Path))
+@click.option("--dataset", "-d", required=True, help="The dataset the codes are of (see `cmhbench datasets`).")
+@click.option("--name", required=True, help="What the board calls these codes, e.g. dchmt-official.")
+@click.option("--paper", help="The paper's address (http or https).")
+@click.option("--code-url", help="The code that made the codes (http or https).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which seed of the outside runs this is.")
+@click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE", help="A dataset option.")
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path())
+def submit(codes_file, dataset, name, paper, code_url, seed, dataset_opts, results_dir) -> None:
+    """Turn codes produced outside cmhbench (CODES_FILE: packed codes and item ids of the query and
+    retrieval splits, layout in the README) into a result scored by the same evaluator."""
+    from cmhbench.report import print_metrics
+    from cmhbench.results.submit import submit as submit_codes
+
+    path, result = submit_codes(codes_file, dataset, name, paper=paper, code_url=code_url, seed=seed,
+                                dataset_options=_assignments("--dataset-opt", dataset_opts), results_dir=results_dir)
+    print_metrics(console, result.metrics, title=f"{name} (outside codes) on {dataset}")
+    console.print(f"-> {safe(path)}")
+
+
+@cli.command()
 @click.argument("sweep_file", required=False, type=click.Path(path_type=Path))
 @click.option("--methods", help="Methods, comma-separated.")
 @click.option("--datasets", help="Datasets, comma-separated.")
@@ -404,7 +466,7 @@ def _print_rejections(report) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for README.md and the site.")
 @click.option("--title", default="cmhbench leaderboard", show_default=True)
 @click.option("--note", help="A note shown on the index (e.g. the compute budget of these runs).")
-@click.option("--strict", is_flag=True, help="Fail when any result file is rejected.")
+@click.option("--strict", is_flag=True, help="Fail when any result file is rejected (unverified ones included).")
 def leaderboard_build(results, out, title, note, strict) -> None:
     """Validate and aggregate RESULTS (files or folders) into README.md and an HTML site in --out."""
     from cmhbench.leaderboard.site import build_site
@@ -418,12 +480,13 @@ def leaderboard_build(results, out, title, note, strict) -> None:
 @leaderboard.command("show")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @JSON_OPTION
-def leaderboard_show(results, as_json) -> None:
-    """Print the leaderboard tables of RESULTS in the terminal."""
+@click.option("--strict", is_flag=True, help="Refuse results without stored codes (unverified).")
+def leaderboard_show(results, as_json, strict) -> None:
+    """Print the leaderboard tables of RESULTS in the terminal, re-derived from their stored codes."""
     from cmhbench.leaderboard.aggregate import build_tables
     from cmhbench.leaderboard.load import load_results
 
-    report = load_results(results)
+    report = load_results(results, strict=strict)
     _print_rejections(report)
     tables = build_tables(report.entries)
     if as_json:
@@ -522,6 +585,34 @@ def data_info(name: str) -> None:
     path = prepared_path(name)
     console.print(f"prepared: {safe(path)}" if path.exists() else
                   f"not prepared: cmhbench data prepare {safe(name)} --source PATH [--source PATH ...]")
+
+
+@data.command("splits")
+@click.argument("name")
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="An .npz file to write.")
+@click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE", help="A dataset option.")
+@click.option("--with-arrays", is_flag=True, help="Also write the images and texts (up to 1 GiB; e.g. toy).")
+def data_splits(name: str, out: Path, dataset_opts: tuple[str, ...], with_arrays: bool) -> None:
+    """Write NAME's fixed splits (query_ids, retrieval_ids, train_ids: item indices) and labels, for
+    code outside cmhbench that trains and encodes on the same items (see `cmhbench submit`)."""
+    import numpy as np
+
+    from cmhbench.fsutil import atomic_path
+    from cmhbench.plugins.registry import get_registry
+    from cmhbench.runner import open_dataset
+
+    data = open_dataset(get_registry().dataset(name), _assignments("--dataset-opt", dataset_opts))
+    arrays = {"labels": data.labels, **{f"{split}_ids": ids for split, ids in data.splits.items()}}
+    if with_arrays:
+        size = data.images.size * data.images.dtype.itemsize + data.texts.size * data.texts.dtype.itemsize
+        if size > 1024**3:
+            raise CmhbenchError(f"--with-arrays: {name}'s images and texts are {size / 1024**3:.1f} GiB; write the "
+                                "splits alone and read the data from your own files")
+        arrays.update(images=np.asarray(data.images), texts=np.asarray(data.texts))
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    console.print(f"{safe(name)}: " + ", ".join(f"{split} {len(ids)}" for split, ids in data.splits.items())
+                  + f" items -> {safe(out)}")
 
 
 @data.command("prepare")

@@ -22,13 +22,13 @@ from filelock import Timeout
 from cmhbench.data.dataset import Dataset
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
-from cmhbench.evaluation import evaluate_directions
-from cmhbench.evaluation.collapse import code_statistics
+from cmhbench.evaluation.scoring import derived_fields, labels_digest
 from cmhbench.features import cached_features, with_features
 from cmhbench.method import HashingMethod, MethodSetup
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.request import CheckedRequest, RunRequest, check_request
-from cmhbench.results import SCHEMA_VERSION, ResultStore, compute_run_id, content_digest, provenance, run_definition
+from cmhbench.results import ResultStore, RunResult, compute_run_id, content_digest, provenance, run_definition
+from cmhbench.results.codes_file import StoredCodes, codes_path, write_codes
 from cmhbench.results.lock import acquire_run_lock, release_run_lock
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
@@ -205,16 +205,34 @@ def execute(p: RunPlan, registry: Registry) -> RunOutcome:
         if not method.produces_codes:  # an artifact-only run (e.g. DAPH stage 1): no result file
             shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
             return artifact_outcome(p, method, session)
-        codes, metrics, timed = encode_and_score(p, registry, method, dataset, session, device, progress)
-    result = result_record(p, registry, method, session, metrics, code_statistics(codes, dataset), timed, device)
-    p.store.write(p.path, result)
+        codes, derived, timed = encode_and_score(p, registry, method, dataset, session, device, progress)
+    # the codes first, then the result that names them: a result on disk always has its codes
+    codes_record = write_codes(codes_path(p.path), stored_codes(p.request.bits, codes, dataset))
+    result = result_record(p, registry, method, session, derived, codes_record, timed, device)
+    try:
+        p.store.write(p.path, result)
+    except BaseException:
+        if not p.path.exists():  # no result names these codes: leave nothing half-written behind
+            codes_path(p.path).unlink(missing_ok=True)
+        raise
     shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
-    return RunOutcome(p.path, result, skipped=False, trained=TrainedRun(method, codes, session.ctx, dataset))
+    return RunOutcome(p.path, result.to_dict(), skipped=False,
+                      trained=TrainedRun(method, codes, session.ctx, dataset))
+
+
+def split_labels(dataset: Dataset) -> dict[str, np.ndarray]:
+    """The query and retrieval labels, in split order: what every metric is scored against."""
+    return {split: dataset.labels[dataset.splits[split]] for split in ("query", "retrieval")}
+
+
+def stored_codes(bits: int, codes: dict[str, dict[str, np.ndarray]], dataset: Dataset) -> StoredCodes:
+    return StoredCodes(bits, codes, {split: dataset.splits[split] for split in codes}, split_labels(dataset))
 
 
 def encode_and_score(p: RunPlan, registry: Registry, method: HashingMethod, dataset: Dataset,
                      session: TrainingSession, device: torch.device, progress: TrainingProgress):
-    """(codes per split and modality, metrics per direction, encode and evaluate seconds)."""
+    """(codes per split and modality, the fields derived from them (metrics, code statistics, evaluator
+    version), encode and evaluate seconds)."""
     timed: dict[str, float] = {}
     with progress.phase("encoding query and retrieval splits"):
         started = time.perf_counter()
@@ -227,11 +245,11 @@ def encode_and_score(p: RunPlan, registry: Registry, method: HashingMethod, data
                 SplitData(dataset, "retrieval", device), codes["retrieval"], session.ctx)
     with progress.phase("scoring"):
         started = time.perf_counter()
-        metrics = evaluate_directions(
-            codes["query"], codes["retrieval"], dataset.labels[dataset.splits["query"]],
-            dataset.labels[dataset.splits["retrieval"]], directions=p.request.directions, device=device)
+        labels = split_labels(dataset)
+        derived = derived_fields(codes["query"], codes["retrieval"], labels["query"], labels["retrieval"],
+                                 p.request.directions, device)
         timed["evaluate_seconds"] = time.perf_counter() - started
-    return codes, metrics, timed
+    return codes, derived, timed
 
 
 #: items re-encoded as one batch of their own by every run, and the share of their bits that may differ
@@ -343,30 +361,33 @@ def artifact_outcome(p: RunPlan, method: HashingMethod, session: TrainingSession
 
 
 def result_record(p: RunPlan, registry: Registry, method: HashingMethod, session: TrainingSession,
-                  metrics: dict[str, Any], code_stats: dict[str, Any], timed: dict[str, float],
-                  device: torch.device) -> dict[str, Any]:
-    """The result file's content (docs/design.md, Results), its content digest included."""
+                  derived: dict[str, Any], codes_record: dict[str, Any], timed: dict[str, float],
+                  device: torch.device) -> RunResult:
+    """The result (docs/design.md, Results), its content digest included."""
     request, spec = p.request, p.method_spec
-    result = {
-        "schema_version": SCHEMA_VERSION, "run_id": p.run_id,
-        "method": {"name": spec.name, "description": spec.description, "citation": str(spec.citation),
-                   "plugin": registry.origin("method", spec.name), "hyperparameters": p.hparams, "preset": p.preset},
-        # the dataset as planned (the run's identity), not the frozen-feature view trained on
-        "dataset": {**p.dataset.describe(), "options": dict(request.dataset_options)},
-        "protocol": p.dataset_spec.protocol.as_dict(),
-        "bits": request.bits, "seed": request.seed, "epoch_override": p.epoch_override,
+    labels = split_labels(p.dataset)
+    result = RunResult(
+        run_id=p.run_id,
+        method={"name": spec.name, "description": spec.description, "citation": str(spec.citation),
+                "plugin": registry.origin("method", spec.name), "hyperparameters": p.hparams, "preset": p.preset},
+        # the dataset as planned (the run's identity), not the frozen-feature view trained on; its labels
+        # pinned per split, so codes cannot be re-scored against other labels
+        dataset={**p.dataset.describe(), "options": dict(request.dataset_options),
+                 "labels_sha256": {split: labels_digest(values) for split, values in labels.items()}},
+        protocol=p.dataset_spec.protocol.as_dict(),
+        bits=request.bits, seed=request.seed, epoch_override=p.epoch_override,
         # the precision asked for is part of the identity (absent for auto): as the definition has it
-        **({"precision_requested": p.definition["precision"]} if "precision" in p.definition else {}),
-        "encoders": p.encoders, "metrics": metrics,
-        "training": {"history": session.history, "resumed_from": session.resumed_from,
-                     "precision": session.precision, "epochs": session.epochs_record()},
-        "codes": code_stats, "diagnostics": method.diagnostics(), "artifacts": method.artifacts(),
-        "timings": {"train_seconds": session.train_seconds_total, **timed, "train_segments": session.segments},
-        "peak_memory": provenance.peak_memory(device), "environment": provenance.environment(device),
-        "git_commit": provenance.git_commit(), "command": provenance.command_line(),
-        "rerun": provenance.rerun_command(request), "created_utc": provenance.utc_now(),
-    }
-    result["content_sha256"] = content_digest(result)
+        precision_requested=p.definition.get("precision"),
+        encoders=p.encoders, metrics=derived["metrics"],
+        training={"history": session.history, "resumed_from": session.resumed_from,
+                  "precision": session.precision, "epochs": session.epochs_record()},
+        codes=derived["codes"], diagnostics=method.diagnostics(), artifacts=method.artifacts(),
+        timings={"train_seconds": session.train_seconds_total, **timed, "train_segments": session.segments},
+        peak_memory=provenance.peak_memory(device), codes_file=codes_record, evaluator=derived["evaluator"],
+        environment=provenance.environment(device), git_commit=provenance.git_commit(),
+        command=provenance.command_line(), rerun=provenance.rerun_command(request),
+        created_utc=provenance.utc_now())
+    result.content_sha256 = content_digest(result.to_dict())
     return result
 
 

@@ -153,6 +153,10 @@ class ReportedResult:
     source: str  # paper and table, e.g. "DCMH (CVPR 2017), Table 3"
     setting: str = ""  # what differs from the suite's protocol: split, backbone, features
     metric: str = "map"
+    #: which "mAP" the paper's code computed: "map" (cmhbench's own), a variant's name
+    #: (cmhbench.evaluation.variants: "dcmh_map", "daph_map", "dchmt_map", ...), or None where unknown;
+    #: the board's Δ vs paper compares our score under the same definition, or says it cannot
+    definition: str | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("i2t", "t2i", "i2i", "t2t"):
@@ -162,14 +166,15 @@ class ReportedResult:
 
 
 def reported_table(dataset: str, source: str, setting: str, values: Mapping[str, Sequence[float]],
-                   bits: Sequence[int] = (16, 32, 64)) -> tuple[ReportedResult, ...]:
+                   bits: Sequence[int] = (16, 32, 64), definition: str | None = None) -> tuple[ReportedResult, ...]:
     """A paper table's row for one dataset: ``values`` maps a direction to its numbers, one per code
-    length of ``bits``."""
+    length of ``bits``, computed under the mAP ``definition`` (see `ReportedResult`)."""
     out = []
     for direction, numbers in values.items():
         if len(numbers) != len(bits):
             raise ValueError(f"reported {dataset} {direction} ({source}): {len(numbers)} values for bits {tuple(bits)}")
-        out += [ReportedResult(dataset, b, direction, v, source, setting) for b, v in zip(bits, numbers, strict=True)]
+        out += [ReportedResult(dataset, b, direction, v, source, setting, definition=definition)
+                for b, v in zip(bits, numbers, strict=True)]
     return tuple(out)
 
 
@@ -318,6 +323,9 @@ class DatasetSpec:
     #: How `cmhbench data prepare` builds it from the user's files (a DatasetProfile); None for
     #: generated datasets such as toy.
     profile: Any = None
+    #: ``label_pins(version, options)``: the digest of each split's labels in the canonical preparation
+    #: (cmhbench.results.label_pins), or None where unknown; what refuses codes scored on other labels
+    label_pins: Callable[[str, Mapping[str, Any]], Mapping[str, str] | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "option_defaults", _frozen(self.option_defaults))

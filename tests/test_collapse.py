@@ -17,13 +17,17 @@ def _dataset(labels):
                    label_names=["a", "b"], image_kind="features", text_kind="features")
 
 
+def _split_labels(dataset):
+    return {split: dataset.labels[dataset.splits[split]] for split in ("query", "retrieval")}
+
+
 def test_statistics_by_hand():
     labels = [[1, 0], [1, 0], [0, 1], [0, 1]] + [[1, 0]] * 3 + [[0, 1]]
     query_image = np.array([[1, 1], [1, 1], [1, 1], [1, 1]], dtype=np.int8)  # every query shares one code
     query_text = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=np.int8)
     retrieval = np.array([[1, 1], [1, 1], [-1, -1], [-1, -1]], dtype=np.int8)
     stats = code_statistics({"query": {"image": query_image, "text": query_text},
-                             "retrieval": {"image": retrieval, "text": retrieval}}, _dataset(labels))
+                             "retrieval": {"image": retrieval, "text": retrieval}}, _split_labels(_dataset(labels)))
     image = stats["query"]["image"]
     assert image["distinct"] == 1 and image["top_code_share"] == 1.0
     assert image["bit_balance"] == [1.0, 1.0]

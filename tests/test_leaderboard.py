@@ -193,7 +193,8 @@ def test_cli_build_and_show(three_seeds, tmp_path):
     shown = run_cli("leaderboard", "show", str(three_seeds))
     assert "0.6000 ± 0.1000 (n=3)" in shown.stdout and "toy" in shown.stdout
     strict = run_cli("leaderboard", "build", str(three_seeds), "--out", str(tmp_path / "s2"), "--strict")
-    assert strict.returncode == 1 and "bad.json" in strict.stderr and not (tmp_path / "s2").exists()
+    # under --strict, results without stored codes are refused too (these synthetic ones have none)
+    assert strict.returncode == 1 and "rejected" in strict.stderr and not (tmp_path / "s2").exists()
 
 
 # --- in a real browser ----------------------------------------------------------------------------
@@ -390,7 +391,8 @@ def test_papers_numbers_stand_beside_the_runs_never_averaged(tmp_path):
     reported = reported[:reported.index("</tr>")]
     assert "dcmh: reported in DCMH (CVPR 2017), Tables 3 and 4" in reported
     assert "<td>0.4732</td><td>0.5378</td>" in reported
-    assert "Δ -0.0232 vs paper" in page and "Δ +0.0122 vs paper" in page
+    # under the paper's own definition (DCMH's MATLAB mAP, the variant dcmh_map)
+    assert "Δ -0.0232 vs paper (dcmh_map)" in page and "Δ +0.0122 vs paper (dcmh_map)" in page
     readme = (site / "README.md").read_text()
     assert "0.4732 | 0.5378" in readme and "reported in DCMH" in readme
     method_page = next((site / "methods").glob("dcmh-*.html")).read_text()
@@ -418,6 +420,27 @@ def test_closed_form_rows_carry_no_epoch_budget(tmp_path):
     site = build_site([folder], tmp_path / "site").out
     (table,) = build_tables(load_results([folder]).entries)
     labels = {row.method: row.label for row in table.rows}
-    assert labels == {"cvh": "cvh (alexnet:none / identity)", "dcmh": "dcmh (alexnet:none / identity), 120 epochs"}
+    unverified = " — unverified (no stored codes)"  # synthetic results carry no codes
+    assert labels == {"cvh": "cvh (alexnet:none / identity)" + unverified,
+                      "dcmh": "dcmh (alexnet:none / identity), 120 epochs" + unverified}
     pages = {page.read_text().count("none: closed form") for page in (site / "runs").glob("*.html")}
     assert pages == {0, 1}
+
+
+def test_the_paper_difference_uses_the_papers_own_map(tmp_path):
+    """DCMH's paper divides by every query (dcmh_map); where a tenth of the queries have no relevant
+    item, its number is 0.9 × ours, and Δ compares against that, not against our map. A run scored
+    before the variants existed says it cannot be compared."""
+    folder = tmp_path / "results"
+    result = make_result("dcmh", dataset="iapr", bits=32, seed=0, i2t=0.5, t2i=0.6)
+    for direction, value in (("i2t", 0.5), ("t2i", 0.6)):
+        result["metrics"][direction]["variants"]["dcmh_map"] = 0.9 * value
+    write_result(folder, result)
+    old = make_result("dcmh", dataset="iapr", bits=16, seed=0, i2t=0.5, t2i=0.6)
+    for direction in ("i2t", "t2i"):
+        del old["metrics"][direction]["variants"]
+    write_result(folder, old)
+    site = build_site([folder], tmp_path / "site").out
+    page = next((site / "datasets").glob("*.html")).read_text()
+    assert f"Δ {0.45 - 0.4732:+.4f} vs paper (dcmh_map)" in page and f"Δ {0.54 - 0.5378:+.4f} vs paper" in page
+    assert "no dcmh_map for these runs (rescore them): not comparable" in page

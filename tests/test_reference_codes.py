@@ -63,7 +63,8 @@ def test_the_boards_runs_keep_their_identity(prepared_wiki, tmp_path):
     """Every toy v2 and Wikipedia result on the repository's board is planned, from what the result
     records, under the run_id it was written with: hyper-parameters typed by the specs' params
     dataclasses define the same runs as the dicts of before."""
-    from cmhbench.request import RunRequest
+    from cmhbench.results import RunResult
+    from cmhbench.results.reproduce import request_of_result
     from cmhbench.runner import plan
 
     checked = 0
@@ -71,17 +72,7 @@ def test_the_boards_runs_keep_their_identity(prepared_wiki, tmp_path):
         result = json.loads(path.read_text())
         if result["dataset"]["name"] == "toy" and result["protocol"]["version"] == 1:
             continue  # toy v1's generator settings are not today's
-        image = result["encoders"]["image"]
-        budget = result["epoch_override"]
-        request = RunRequest(
-            method=result["method"]["name"], dataset=result["dataset"]["name"], bits=result["bits"],
-            seed=result["seed"], epochs=None if budget == result["protocol"]["epochs"] else budget,
-            hparams=result["method"]["hyperparameters"], preset=result["method"]["preset"] or "published",
-            dataset_options=result["dataset"].get("options", {}),
-            image_encoder=None if image["name"] == "none" else image["name"],
-            image_weights=None if image["name"] in ("none", "identity") else image["weights"],
-            precision=result.get("precision_requested") or "auto", directions=tuple(result["metrics"]),
-            results_dir=tmp_path)
+        request = request_of_result(RunResult.from_dict(result), tmp_path)
         assert plan(request).run_id == result["run_id"], path
         checked += 1
     assert checked >= 100

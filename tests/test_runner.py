@@ -70,7 +70,7 @@ def test_existing_result_is_skipped_unless_forced(tmp_path):
 def test_result_file_carries_provenance(tmp_path):
     outcome = run(RunRequest(**{**SMALL, "epochs": 1}, results_dir=tmp_path))
     result = json.loads(outcome.path.read_text())
-    assert result["schema_version"] == 1 and len(result["run_id"]) == 64
+    assert result["schema_version"] == 2 and len(result["run_id"]) == 64
     assert result["dataset"]["split_sizes"] == {"query": 20, "retrieval": 180, "train": 100}
     assert result["encoders"]["image"] == {"name": "toy-cnn", "weights": "toy"}
     assert set(result["metrics"]) == {"i2t", "t2i"}
@@ -78,6 +78,8 @@ def test_result_file_carries_provenance(tmp_path):
         assert result["timings"][key] >= 0
     env = result["environment"]
     assert env["torch"] and env["python"] and env["host"] and env["device"] == "cpu"
+    # what decides the arithmetic, so that two results of one run can be told apart by environment
+    assert env["threads"] >= 1 and env["numpy"] and env["cpu_capability"] and isinstance(env["cpu_flags"], list)
     assert result["created_utc"].endswith("Z") and "command" in result
     assert result["method"]["hyperparameters"]["gamma"] == 1.0
 

@@ -12,16 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from cmhbench.data.dataset import Dataset
 
-
-def code_statistics(codes: Mapping[str, Mapping[str, np.ndarray]], dataset: Dataset) -> dict[str, Any]:
+def code_statistics(codes: Mapping[str, Mapping[str, np.ndarray]], labels_by_split: Mapping[str, np.ndarray]
+                    ) -> dict[str, Any]:
     """A collapse diagnostic per split and modality: distinct codes, the share of items holding
     the most common code (beside the share of the most common label set, its natural floor) and
-    the fraction of +1 per bit."""
+    the fraction of +1 per bit. ``labels_by_split`` holds each split's labels in split order."""
     out: dict[str, Any] = {}
     for split, by_modality in codes.items():
-        labels = dataset.labels[dataset.splits[split]]
+        labels = labels_by_split[split]
         _, label_counts = np.unique(labels, axis=0, return_counts=True)
         top_label_share = float(label_counts.max() / len(labels))
         out[split] = {"top_label_set_share": top_label_share}

@@ -76,6 +76,9 @@ class Row:
     config: dict[str, Any]  # preset, hyper-parameters, epoch budget
     entries: list[Entry] = field(default_factory=list)
     label: str = ""
+    #: "run" (re-scored from stored codes), "outside" (codes submitted from another code base) or
+    #: "unverified" (a result without codes)
+    kind: str = "run"
     # scored() per (entry count, bits, direction): every table, plot and page asks again
     _scored: dict[tuple[int, int, str], list[dict[str, Any]]] = field(default_factory=dict, repr=False,
                                                                      compare=False)
@@ -113,6 +116,13 @@ class Row:
         """Whether any seed of this cell produced collapsed codes (most items sharing one code; the
         runner's ``codes`` diagnostic): its mAP then measures the label prior, not retrieval."""
         return any(result_collapsed(r) for r in self.scored(bits, direction))
+
+    def reproduced(self, bits: int, direction: str) -> bool:
+        """Whether every seed of this cell was run in two or more environments with the same metrics
+        (a verified run copied from another machine that gave the same codes)."""
+        scored = [id(r) for r in self.scored(bits, direction)]
+        entries = [e for e in self.entries if id(e.result) in scored]
+        return bool(entries) and all(e.verified and e.environments > 1 for e in entries)
 
     def curve(self, bits: int, direction: str, part: str, x: str, y: str) -> tuple[list[float], list[float]] | None:
         """Seed-mean of a per-run curve (precision@K, PR by radius) at one code length."""
@@ -200,8 +210,8 @@ class Table:
         for bits, direction in self.columns:
             stat = row.cell(bits, direction, metric)
             best = stat is not None and stat.n >= self.seeds and stat.mean == self.best(bits, direction, metric)
-            out.append(Cell(bits, direction, stat, best,
-                            row.collapsed(bits, direction)))
+            out.append(Cell(bits, direction, stat, best, row.collapsed(bits, direction),
+                            row.reproduced(bits, direction)))
         return out
 
 
@@ -212,10 +222,11 @@ class Cell:
     stat: Stat | None
     best: bool
     collapsed: bool = False
+    reproduced: bool = False
 
     @property
     def text(self) -> str:
-        return format_stat(self.stat) + (" collapsed" if self.collapsed else "")
+        return format_stat(self.stat) + (" collapsed" if self.collapsed else "") + (" reproduced" if self.reproduced else "")
 
 
 def result_collapsed(result: dict[str, Any]) -> bool:
@@ -257,8 +268,10 @@ def build_tables(entries: list[Entry]) -> list[Table]:
         for entry in members:
             r = entry.result
             config = _config(r)
-            key = json.dumps([r["method"]["name"], r["encoders"], config], sort_keys=True, default=str)
-            row = rows.setdefault(key, Row(key, r["method"]["name"], _encoders(r), config))
+            # verified and unverified runs never share a row; nor do outside codes and our runs
+            kind = row_kind(entry)
+            key = json.dumps([r["method"]["name"], r["encoders"], config, kind], sort_keys=True, default=str)
+            row = rows.setdefault(key, Row(key, r["method"]["name"], _encoders(r), config, kind=kind))
             row.entries.append(entry)
         ordered = sorted(rows.values(), key=lambda row: (row.method, row.encoders, row.key))
         _label_rows(ordered)
@@ -274,13 +287,13 @@ def build_tables(entries: list[Entry]) -> list[Table]:
 def _label_rows(rows: list[Row]) -> None:
     """'method (encoders)', plus the epoch budget, plus a configuration number where one method
     appears with several configurations in the same table."""
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for row in rows:
-        base = (row.method, row.encoders)
+        base = (row.method, row.encoders, row.kind)
         seen[base] = seen.get(base, 0) + 1
-    counter: dict[tuple[str, str], int] = {}
+    counter: dict[tuple[str, str, str], int] = {}
     for row in rows:
-        base = (row.method, row.encoders)
+        base = (row.method, row.encoders, row.kind)
         counter[base] = counter.get(base, 0) + 1
         label = f"{row.method} ({row.encoders})"
         if row.config["epochs"] and not is_closed_form(row.entries):
@@ -289,7 +302,16 @@ def _label_rows(rows: list[Row]) -> None:
             label += f", preset {row.config['preset']}"
         if seen[base] > 1:
             label += f", config {counter[base]}"
-        row.label = label
+        row.label = label + ROW_KIND_SUFFIX[row.kind]
+
+
+ROW_KIND_SUFFIX = {"run": "", "outside": " — outside codes", "unverified": " — unverified (no stored codes)"}
+
+
+def row_kind(entry: Entry) -> str:
+    if not entry.verified:
+        return "unverified"
+    return "outside" if (entry.result.get("origin") or {}).get("kind") == "outside" else "run"
 
 
 def is_closed_form(entries: list[Entry]) -> bool:

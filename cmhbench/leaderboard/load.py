@@ -1,13 +1,23 @@
-"""Reading result files for the leaderboard: validate, check, de-duplicate.
+"""Reading result files for the leaderboard: validate, re-derive from codes, de-duplicate.
 
 A file is accepted only if it passes the published JSON schema (``cmhbench/results/
 run-result.schema.json``: types, required fields, every rate within [0, 1]), its run_id is the hash
 of its own defining fields (so a hand-edited configuration cannot pose as another run), and its
-measured fields hash to its ``content_sha256`` (so an edited metric is refused too), every metric is
-a finite number, and its metrics are internally consistent. Everything else is rejected with the
-reason. Several files of one run_id (the same run copied between machines, or rerun) merge into one
-entry, the newest, when they report the same metrics; files of one run_id that disagree are a
-conflict: all of them are rejected and reported, none is shown.
+measured fields hash to its ``content_sha256`` (so an accidental edit is refused too), every metric is
+a finite number, and its metrics are internally consistent.
+
+Then the board never shows a number it did not derive: a result with stored codes is re-scored from
+them with the current evaluator (cmhbench.results.verify), and refused, naming the metric, where the
+file states something its codes do not give or its codes were scored against other labels; what is
+shown is the re-derived result. A result without codes (written before they were kept) is
+*unverified*: shown in a row of its own, never averaged with verified ones, and refused under
+``strict``.
+
+Several files of one run_id merge into one entry when they give the same metrics (the same run
+copied between machines). Where they differ, the environment decides: results from environments
+whose arithmetic differs (CPU kernels, thread count, library versions: `reproducibility_key`) are
+*replicates*, shown as their mean with their spread; results that differ from one environment are a
+conflict: all of them are rejected, each with the reason, and the board says how many.
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.results import compute_run_id, content_digest, definition_of_result
+from cmhbench.results import RunResult, compute_run_id, content_digest, definition_of_result
+from cmhbench.results.environment import reproducibility_key
+from cmhbench.results.verify import NotVerifiable, first_difference, verified
 
 SCHEMA_FILE = "run-result.schema.json"
 
@@ -43,8 +55,16 @@ def _validator():
 @dataclass
 class Entry:
     path: Path
+    #: what the board shows: the re-derived result (for replicates, their mean), as a plain dict
     result: dict[str, Any]
     duplicates: list[Path] = field(default_factory=list)
+    #: re-scored from its stored codes (False: a result without codes, shown apart as unverified)
+    verified: bool = True
+    #: the other runs of this run_id from other environments: (path, re-derived result)
+    replicates: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    #: how many environments gave this entry's metrics (its file and its duplicates): 2 or more is a
+    #: run reproduced elsewhere
+    environments: int = 1
 
     @property
     def run_id(self) -> str:
@@ -56,6 +76,7 @@ class LoadReport:
     entries: list[Entry]
     rejected: list[tuple[Path, str]]
     merged: int  # files folded into another file of the same run_id
+    unverified: int = 0  # entries without stored codes
 
 
 def result_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -161,40 +182,89 @@ def _inconsistency(m: dict[str, Any]) -> str | None:
     return None
 
 
-def load_results(paths: Iterable[str | Path]) -> LoadReport:
-    by_run: dict[str, Entry] = {}
+def load_results(paths: Iterable[str | Path], strict: bool = False) -> LoadReport:
+    """Every acceptable result under ``paths``, re-derived; ``strict`` also refuses the unverified."""
+    by_run: dict[tuple[str, bool], list[Entry]] = {}  # verified and unverified files of a run_id apart
     rejected: list[tuple[Path, str]] = []
-    conflicted: set[str] = set()
-    merged = 0
     for path in result_files(paths):
-        result, reason = read_result(path)
-        if reason is None:
-            try:
-                reason = validate(result)
-            except RecursionError:
-                reason = "nested too deeply to be a result"
+        entry, reason = read_entry(path, strict)
         if reason:
             rejected.append((path, reason))
-            continue
-        entry = Entry(path, result)
-        if entry.run_id in conflicted:
-            rejected.append((path, f"run_id {entry.run_id[:12]}… is in conflict (see the other files)"))
-            continue
-        current = by_run.get(entry.run_id)
-        if current is None:
-            by_run[entry.run_id] = entry
-            continue
-        if current.result["metrics"] != result["metrics"]:
-            # one run cannot have measured two things: neither file is believed
-            conflicted.add(entry.run_id)
-            del by_run[entry.run_id]
-            for other in [current.path, *current.duplicates, path]:
-                rejected.append((other, f"conflict: files of run_id {entry.run_id[:12]}… report different "
-                                        f"metrics ({current.path} and {path}); neither is shown"))
-            continue
-        merged += 1
-        newer, older = ((entry, current) if result["created_utc"] > current.result["created_utc"]
-                        else (current, entry))
-        newer.duplicates = current.duplicates + entry.duplicates + [older.path]
-        by_run[entry.run_id] = newer
-    return LoadReport(sorted(by_run.values(), key=lambda e: str(e.path)), rejected, merged)
+        else:
+            by_run.setdefault((entry.run_id, entry.verified), []).append(entry)
+    entries: list[Entry] = []
+    merged = 0
+    for group in by_run.values():
+        entry, conflict, folded = merge_run(group)
+        merged += folded
+        if conflict:
+            rejected += [(e.path, conflict) for e in group]
+        else:
+            entries.append(entry)
+    return LoadReport(sorted(entries, key=lambda e: str(e.path)), rejected, merged,
+                      sum(not e.verified for e in entries))
+
+
+def read_entry(path: Path, strict: bool) -> tuple[Entry | None, str | None]:
+    """(the entry, None) or (None, why the file is refused)."""
+    result, reason = read_result(path)
+    if reason is None:
+        try:
+            reason = validate(result)
+        except RecursionError:
+            reason = "nested too deeply to be a result"
+    if reason:
+        return None, reason
+    typed = RunResult.from_dict(result)
+    if not typed.has_codes:
+        if strict:
+            return None, "no stored codes: its numbers cannot be re-derived (unverified; refused under --strict)"
+        return Entry(path, result, verified=False), None
+    try:
+        return Entry(path, verified(typed, path).to_dict()), None
+    except NotVerifiable as exc:
+        return None, f"not verified: {exc}"
+
+
+def merge_run(group: list[Entry]) -> tuple[Entry | None, str | None, int]:
+    """One run_id's files -> (its entry, None, files folded) or (None, the conflict, 0).
+
+    Same metrics: one entry, the newest, the others its duplicates. Different metrics from different
+    environments: replicates, shown as their mean. Different metrics from one environment: a conflict."""
+    group = sorted(group, key=lambda e: e.result["created_utc"], reverse=True)
+    distinct: list[list[Entry]] = []  # files grouped by the metrics they give
+    for entry in group:
+        same = next((g for g in distinct if first_difference(g[0].result["metrics"], entry.result["metrics"]) is None),
+                    None)
+        if same is None:
+            distinct.append([entry])
+        else:
+            same.append(entry)
+    heads = [g[0] for g in distinct]
+    keys = [reproducibility_key(h.result.get("environment") or {}) for h in heads]
+    if len(set(keys)) < len(keys):
+        paths = ", ".join(str(h.path) for h in heads)
+        return None, (f"conflict: files of run_id {group[0].run_id[:12]}… give different metrics from one "
+                      f"environment ({paths}); none of them is shown"), 0
+    newest = heads[0]
+    newest.duplicates = [e.path for g in distinct for e in g[1:]]
+    newest.environments = len({reproducibility_key(e.result.get("environment") or {}) for e in distinct[0]})
+    if len(heads) > 1:
+        newest.replicates = [(h.path, h.result) for h in heads[1:]]
+        newest.result = {**newest.result, "metrics": mean_metrics([h.result["metrics"] for h in heads]),
+                         "replicates": len(heads)}
+    return newest, None, len(group) - len(heads)
+
+
+def mean_metrics(all_metrics: list[Any]) -> Any:
+    """The element-wise mean of several results' metrics (same structure; counts kept from the first)."""
+    first = all_metrics[0]
+    if isinstance(first, dict):
+        return {key: mean_metrics([m[key] for m in all_metrics]) if all(isinstance(m, dict) and key in m
+                                                                       for m in all_metrics) else value
+                for key, value in first.items()}
+    if isinstance(first, list) and all(isinstance(m, list) and len(m) == len(first) for m in all_metrics):
+        return [mean_metrics([m[i] for m in all_metrics]) for i in range(len(first))]
+    if isinstance(first, float) and all(isinstance(m, (int, float)) for m in all_metrics):
+        return math.fsum(all_metrics) / len(all_metrics)
+    return first

@@ -7,6 +7,7 @@ them), and each run row of the same method shows its difference from the paper's
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -20,6 +21,7 @@ class ReportedRow:
     source: str
     setting: str
     values: dict[tuple[int, str], float] = field(default_factory=dict)
+    definition: str | None = None  # the paper's "mAP" (ReportedResult.definition)
 
     @property
     def label(self) -> str:
@@ -57,15 +59,30 @@ def reported_rows(table: Table, specs: Iterable[MethodSpec], metric: str = "map"
             if reported.dataset != table.dataset or reported.metric != metric:
                 continue
             row = rows.setdefault((spec.name, reported.source, reported.setting),
-                                  ReportedRow(spec.name, reported.source, reported.setting))
+                                  ReportedRow(spec.name, reported.source, reported.setting,
+                                              definition=reported.definition))
             row.values[reported.bits, reported.direction] = reported.value
     return [row for row in rows.values() if any(c in row.values for c in table.columns)]
 
 
-def difference(row: Row, reported: list[ReportedRow], bits: int, direction: str, mean: float) -> float | None:
-    """Our mean minus the paper's number for the same method, code length and direction (the first
-    paper table that has one), or None."""
+def difference(row: Row, reported: list[ReportedRow], bits: int, direction: str) -> tuple[float | None, str]:
+    """(our seed-mean minus the paper's number, for the same method, code length and direction, with
+    our score computed under the paper's own mAP definition; the first paper table that has one) or
+    (None, why there is no difference to show)."""
     for candidate in reported:
-        if candidate.method == row.method and (bits, direction) in candidate.values:
-            return mean - candidate.values[bits, direction]
-    return None
+        if candidate.method != row.method or (bits, direction) not in candidate.values:
+            continue
+        if candidate.definition is None:
+            return None, "the paper's mAP definition is unknown: not comparable"
+        ours = [_under(result["metrics"][direction], candidate.definition) for result in row.scored(bits, direction)]
+        if not ours or any(value is None for value in ours):
+            return None, f"no {candidate.definition} for these runs (rescore them): not comparable"
+        return math.fsum(ours) / len(ours) - candidate.values[bits, direction], candidate.definition
+    return None, ""
+
+
+def _under(metrics: dict, definition: str) -> float | None:
+    """One run's score under a named definition: cmhbench's own map, or a paper's variant."""
+    if definition == "map":
+        return metrics.get("map")
+    return (metrics.get("variants") or {}).get(definition)

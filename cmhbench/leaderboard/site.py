@@ -61,7 +61,7 @@ def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = D
     leaves the previous site untouched)."""
     results, out = list(results), Path(out)
     check_out_folder(out, results)
-    report = load_results(results)
+    report = load_results(results, strict=strict)
     if strict and report.rejected:
         raise CmhbenchError(f"{len(report.rejected)} result file(s) rejected, first: "
                             f"{report.rejected[0][0]}: {report.rejected[0][1]}")
@@ -144,21 +144,25 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     papers = {table.slug: reported_rows(table, specs.values()) for table in tables}
 
     def paper_difference(table: Table, row: Row, cell) -> str:
-        """ "Δ +0.0123 vs paper" for a map cell whose method's paper reports the same column."""
+        """ "Δ +0.0123 vs paper (dcmh_map)" for a map cell whose method's paper reports the same column,
+        our score taken under the paper's own mAP definition; or why it cannot be compared."""
         if cell.stat is None:
             return ""
-        delta = difference(row, papers[table.slug], cell.bits, cell.direction, cell.stat.mean)
-        return "" if delta is None else f"Δ {delta:+.4f} vs paper"
+        delta, definition = difference(row, papers[table.slug], cell.bits, cell.direction)
+        if delta is None:
+            return definition and f"vs paper: {definition}"
+        return f"Δ {delta:+.4f} vs paper ({definition})"
 
     def links(method: str) -> dict[str, str]:
         spec = specs.get(method)
         return {"paper": spec.citation.url, "code": spec.code_url} if spec else {}
 
     env.globals.update(reported=lambda table: papers[table.slug], paper_difference=paper_difference, links=links)
-    counts = {"entries": len(report.entries), "rejected": len(report.rejected), "merged": report.merged}
+    counts = {"entries": len(report.entries), "rejected": len(report.rejected), "merged": report.merged,
+              "unverified": report.unverified}
     common = {"tables": tables, "version": cmhbench.__version__, "title": title,
               "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts, papers), encoding="utf-8")
+    (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts, papers, report.rejected), encoding="utf-8")
     for name in ("style.css", "sort.js"):
         shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", name), root / name)
     (root / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
@@ -172,6 +176,7 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     methods = sorted({row.method for table in tables for row in table.rows})
     page = env.get_template("index.html").render(
         **common, root="", page_title=title, note=note, counts=counts, methods=methods,
+        rejected=[(str(path), reason) for path, reason in report.rejected],
         map_metric=METRIC_BY_KEY["map"], map_at_k=MAP_AT_K, precision_k=PRECISION_K)
     (root / "index.html").write_text(page, encoding="utf-8")
 

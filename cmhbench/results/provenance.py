@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import cmhbench
@@ -17,6 +18,8 @@ from cmhbench.results.rerun import rerun_command as build_rerun_command
 
 
 def environment(device: torch.device) -> dict[str, Any]:
+    """Where a run ran, including what decides its float arithmetic: two runs of one definition give
+    identical codes only where ``reproducibility_key`` of their environments is equal."""
     gpu = None
     if device.type == "cuda":
         gpu = torch.cuda.get_device_name(device)
@@ -24,13 +27,49 @@ def environment(device: torch.device) -> dict[str, Any]:
         "cmhbench": cmhbench.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "numpy": np.__version__,
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "device": str(device),
         "gpu": gpu,
         "cpu": platform.processor() or platform.machine(),
+        **cpu_identity(),
+        # the vector instructions torch's CPU kernels dispatch to (AVX2, AVX512, ...): reductions are
+        # summed in another order under each, so fp32 results differ in their last bits
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
     }
+
+
+#: instruction-set extensions that decide which kernels torch, oneDNN and BLAS dispatch to
+_ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile",
+              "amx_bf16", "asimd", "sve")
+
+
+def cpu_identity() -> dict[str, Any]:
+    """What names the CPU's arithmetic: its model (VMs often print only the vendor's family name, so
+    also family/model/stepping), the vector extensions present and the cache size (BLAS picks its
+    blocking, and so its summation order, from it)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "stepping", "cache size", "flags", "Features") \
+                        and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip() and fields:
+                    break  # the first processor's block is enough
+    except OSError:
+        pass
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    model = fields.get("model name") or platform.processor() or None
+    numbers = "/".join(fields[k] for k in ("cpu family", "model", "stepping") if k in fields)
+    return {"cpu_model": f"{model} ({numbers})" if model and numbers else model,
+            "cpu_flags": [flag for flag in _ISA_FLAGS if flag in flags],
+            "cpu_cache": fields.get("cache size")}
 
 
 def git_commit() -> str | None:

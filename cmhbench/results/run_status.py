@@ -40,8 +40,9 @@ def run_status(results_dir: str | Path, run_id_prefix: str) -> RunStatus:
         if len(results) > 1:
             raise CmhbenchError(f"--run {run_id_prefix}: {len(results)} results in {root} start so; give more digits")
         if results:
-            run_id = json.loads(results[0].read_text(encoding="utf-8")).get("run_id", prefix)
-            return RunStatus(run_id=run_id, state="done", result=results[0])
+            from cmhbench.results.store import ResultStore
+
+            return RunStatus(run_id=ResultStore.read_typed(results[0]).run_id, state="done", result=results[0])
         raise CmhbenchError(f"no run {run_id_prefix} in {root}: neither a result nor a checkpoint "
                             "(the run_id is printed by `cmhbench run` and stored in its result)")
     folder = checkpoints[0]

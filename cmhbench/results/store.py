@@ -9,22 +9,29 @@ from typing import Any, Mapping
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import write_json_atomic
+from cmhbench.results.run_result import RunResult
 
-SCHEMA_VERSION = 1
+#: the version of a run's definition (what its run_id hashes); the result file's own schema version is
+#: cmhbench.results.run_result.SCHEMA_VERSION, so a new result field never moves a run_id
+DEFINITION_VERSION = 1
 
 
 def run_definition(*, method: str, hyperparameters: Mapping[str, Any], preset: str | None,
                    dataset: Mapping[str, Any], protocol: Mapping[str, Any], bits: int, seed: int,
                    epoch_override: int | None, encoders: Mapping[str, Any],
-                   directions: list[str], precision: str | None = None) -> dict[str, Any]:
+                   directions: list[str], precision: str | None = None,
+                   origin: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The fields that define a run (and nothing about when or where it ran): its run_id hashes
     these. The runner builds it before training; the leaderboard rebuilds it from a result file
     to check that the file's run_id matches its content. ``precision`` is the one asked for
     (``--precision bf16|fp32``); the default (auto: the method's choice for the device) adds no
-    key, so results from before precision was part of the identity keep their run_id."""
+    key, so results from before precision was part of the identity keep their run_id. ``origin``
+    (codes submitted from outside, `cmhbench submit`) likewise adds a key only where given."""
     extra = {"precision": precision} if precision else {}
+    if origin:
+        extra["origin"] = dict(origin)
     return {**extra,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": DEFINITION_VERSION,
         "method": {"name": method, "hyperparameters": dict(hyperparameters), "preset": preset},
         "dataset": {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes")},
         "protocol": dict(protocol),
@@ -43,11 +50,13 @@ def definition_of_result(result: Mapping[str, Any]) -> dict[str, Any]:
         preset=result["method"].get("preset"), dataset={"options": {}, **result["dataset"]},
         protocol=result["protocol"], bits=result["bits"], seed=result["seed"],
         epoch_override=result.get("epoch_override"), encoders=result["encoders"],
-        directions=list(result["metrics"]), precision=result.get("precision_requested"))
+        directions=list(result["metrics"]), precision=result.get("precision_requested"),
+        origin=result.get("origin"))
 
 
 #: the measured part of a result: what training, encoding and scoring produced
-MEASURED_FIELDS = ("metrics", "codes", "diagnostics", "training", "artifacts", "timings", "peak_memory")
+MEASURED_FIELDS = ("metrics", "codes", "diagnostics", "training", "artifacts", "timings", "peak_memory",
+                   "codes_file", "evaluator")
 
 
 def content_digest(result: Mapping[str, Any]) -> str:
@@ -79,8 +88,8 @@ class ResultStore:
     def checkpoint_dir(self, run_id: str) -> Path:
         return self.root / ".checkpoints" / run_id
 
-    def write(self, path: Path, result: Mapping[str, Any]) -> Path:
-        return write_json_atomic(path, result)
+    def write(self, path: Path, result: "RunResult | Mapping[str, Any]") -> Path:
+        return write_json_atomic(path, result.to_dict() if isinstance(result, RunResult) else result)
 
     @staticmethod
     def read(path: str | Path) -> dict[str, Any]:
@@ -95,3 +104,7 @@ class ResultStore:
 
     def all_results(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*.json") if ".checkpoints" not in p.parts)
+
+    @staticmethod
+    def read_typed(path: str | Path) -> RunResult:
+        return RunResult.from_dict(ResultStore.read(path))

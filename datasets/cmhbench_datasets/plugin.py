@@ -36,6 +36,7 @@ def cmhbench_register_datasets() -> list[DatasetSpec]:
                               image_weights="toy", other_image_weights="none", epochs=TOY_EPOCHS, preset="quick"),
             open=toy.open_toy,
             option_defaults=toy.OPTION_DEFAULTS,
+            label_pins=lazy("cmhbench_datasets.label_pins:toy_pins"),
         ),
         *standard.SPECS,
     ]

@@ -10,6 +10,7 @@ from cmhbench.data.layouts import Items, load_items
 from cmhbench.data.prepare import DatasetProfile, open_prepared
 from cmhbench.specs import Citation, DatasetSpec, Protocol
 from cmhbench_datasets import image_list, wiki
+from cmhbench_datasets.label_pins import standard_pins
 from cmhbench_datasets.split_files import fixed_split
 
 MIRFLICKR_LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor",
@@ -39,7 +40,8 @@ def _spec(profile: DatasetProfile, description: str, citation: Citation, bits=(1
     return DatasetSpec(name=profile.name, description=description, citation=citation,
                        protocol=Protocol(name=profile.name, version=version, bits=tuple(bits), seeds=(0, 1, 2),
                                          image_weights="imagenet", preset=preset),
-                       open=partial(_open, profile.name), profile=profile)
+                       open=partial(_open, profile.name), profile=profile,
+                       label_pins=partial(standard_pins, profile.name))
 
 
 PROFILES = {

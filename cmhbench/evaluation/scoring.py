@@ -1,0 +1,61 @@
+"""Scoring a run's codes: the one function the runner, `rescore`, `submit` and the board call, so
+that a stored result and its re-scoring cannot drift apart.
+
+``EVALUATOR_VERSION`` names the metric set and definitions; a result records the version it was
+scored with, and `cmhbench rescore` brings stored codes up to the current one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from cmhbench.data.digest import array_digest
+from cmhbench.evaluation.collapse import code_statistics
+from cmhbench.evaluation.directions import DIRECTIONS
+from cmhbench.evaluation.evaluator import evaluate_directions
+from cmhbench.evaluation.variants import variant_scores
+
+#: 1: the metrics up to issue 24 (mAP, tie-aware mAP, mAP@K, P@K, PR by radius, lookup, chance);
+#: 2: and the papers' own mAP variants (``metrics[direction]["variants"]``)
+EVALUATOR_VERSION = 2
+
+
+def score_codes(query_codes: Mapping[str, Any], retrieval_codes: Mapping[str, Any], query_labels: np.ndarray,
+                retrieval_labels: np.ndarray, directions: Sequence[str],
+                device: str | torch.device | None = None) -> dict[str, dict[str, Any]]:
+    """Every metric of every direction: the evaluator's set and the papers' variants."""
+    metrics = evaluate_directions(query_codes, retrieval_codes, query_labels, retrieval_labels,
+                                  directions=directions, device=device)
+    for direction in directions:
+        source, target = DIRECTIONS[direction]
+        scores = variant_scores(_numpy(query_codes[source]), _numpy(retrieval_codes[target]), query_labels,
+                                retrieval_labels)
+        # TwDH's code gives NaN where a query has no relevant item: that variant is then undefined
+        metrics[direction]["variants"] = {name: value for name, value in scores.items() if math.isfinite(value)}
+    return metrics
+
+
+def derived_fields(query_codes: Mapping[str, Any], retrieval_codes: Mapping[str, Any], query_labels: np.ndarray,
+                   retrieval_labels: np.ndarray, directions: Sequence[str],
+                   device: str | torch.device | None = None) -> dict[str, Any]:
+    """What a result derives from its codes and labels: metrics, the code statistics and the
+    evaluator version (never read back from a file: recomputed wherever a result is shown)."""
+    codes = {"query": {m: _numpy(c) for m, c in query_codes.items()},
+             "retrieval": {m: _numpy(c) for m, c in retrieval_codes.items()}}
+    return {"metrics": score_codes(query_codes, retrieval_codes, query_labels, retrieval_labels, directions, device),
+            "codes": code_statistics(codes, {"query": query_labels, "retrieval": retrieval_labels}),
+            "evaluator": {"version": EVALUATOR_VERSION}}
+
+
+def labels_digest(labels: np.ndarray) -> str:
+    """The digest that pins the labels a split was scored against (multi-hot uint8, in split order)."""
+    return array_digest(np.ascontiguousarray(labels, dtype=np.uint8))
+
+
+def _numpy(codes: Any) -> np.ndarray:
+    return codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)

@@ -1,0 +1,150 @@
+"""`cmhbench submit`: codes produced outside cmhbench (the authors' own code, run on our fixed
+splits) become a result, scored by the same evaluator and shown on the board as outside codes.
+
+The codes file is the stored-codes layout (cmhbench.results.codes_file) without labels: ``bits``;
+``query_image``/``query_text``/``retrieval_image``/``retrieval_text`` packed with
+``numpy.packbits(codes > 0, axis=1)`` (at least one modality per split); ``query_ids`` and
+``retrieval_ids``, the dataset's item indices of each code row (`cmhbench data splits NAME` writes
+them). The ids must be exactly the split's items (any order); the labels come from the dataset.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from cmhbench.data.untrusted import check_declared_size, check_regular_file, npz_declared
+from cmhbench.errors import CmhbenchError
+from cmhbench.evaluation.directions import DIRECTIONS, check_directions
+from cmhbench.results import ResultStore, RunResult, compute_run_id, content_digest, run_definition
+from cmhbench.results.codes_file import MODALITIES, SPLITS, StoredCodes, codes_path, file_sha256, write_codes
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+OUTSIDE_ENCODER = {"name": "outside", "weights": "none"}
+
+
+def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None = None,
+           code_url: str | None = None, seed: int = 0, dataset_options: Mapping[str, Any] | None = None,
+           directions: Sequence[str] | None = None, results_dir: str | Path = "results") -> tuple[Path, RunResult]:
+    from cmhbench.evaluation.scoring import derived_fields, labels_digest
+    from cmhbench.plugins.registry import get_registry
+    from cmhbench.results import provenance
+    from cmhbench.runner import open_dataset
+
+    codes_file = Path(codes_file)
+    _check_name_and_links(name, paper, code_url)
+    spec = get_registry().dataset(dataset)
+    data = open_dataset(spec, dict(dataset_options or {}))
+    stored = read_submission(codes_file, data.splits, data.labels)
+    directions = list(directions or [d for d in ("i2t", "t2i") if _scorable(d, stored)])
+    check_directions(directions)
+    for direction in directions:
+        if not _scorable(direction, stored):
+            source, target = DIRECTIONS[direction]
+            raise CmhbenchError(f"{codes_file}: direction {direction} needs 'query_{source}' and 'retrieval_{target}'")
+    origin = {"kind": "outside", "name": name, "paper": paper, "code_url": code_url}
+    describe = {**data.describe(), "options": dict(dataset_options or {})}
+    definition = run_definition(method=name, hyperparameters={}, preset=None, dataset=describe,
+                                protocol=spec.protocol.as_dict(), bits=stored.bits, seed=seed, epoch_override=None,
+                                encoders={"image": OUTSIDE_ENCODER, "text": OUTSIDE_ENCODER}, directions=directions,
+                                origin=origin)
+    run_id = compute_run_id(definition)
+    store = ResultStore(results_dir)
+    path = store.result_path(definition, run_id)
+    derived = derived_fields(stored.codes["query"], stored.codes["retrieval"], stored.labels["query"],
+                             stored.labels["retrieval"], directions, "cpu")
+    record = write_codes(codes_path(path), stored)
+    import torch
+
+    result = RunResult(
+        run_id=run_id, method={"name": name, "description": "codes submitted from outside cmhbench",
+                               "citation": paper or "", "plugin": "outside", "hyperparameters": {}, "preset": None},
+        dataset={**describe, "labels_sha256": {s: labels_digest(stored.labels[s]) for s in SPLITS}},
+        protocol=spec.protocol.as_dict(), bits=stored.bits, seed=seed, epoch_override=None, origin=origin,
+        encoders={"image": dict(OUTSIDE_ENCODER), "text": dict(OUTSIDE_ENCODER)}, metrics=derived["metrics"],
+        codes=derived["codes"], training={}, diagnostics={}, timings={}, peak_memory={}, artifacts={"submitted_file": codes_file.name, "submitted_sha256": file_sha256(codes_file)},
+        codes_file=record, evaluator=derived["evaluator"], environment=provenance.environment(torch.device("cpu")),
+        git_commit=provenance.git_commit(), command=provenance.command_line(), created_utc=provenance.utc_now())
+    result.content_sha256 = content_digest(result.to_dict())
+    store.write(path, result)
+    return path, result
+
+
+def read_submission(path: Path, splits: Mapping[str, np.ndarray], labels: np.ndarray) -> StoredCodes:
+    """The submitted codes in split order, with the dataset's labels; refused in one line where the
+    ids are not exactly a split's items."""
+    from cmhbench.evaluation.files import _bits
+    from cmhbench.evaluation.packing import unpack_codes
+
+    check_regular_file(path, "codes file")
+    try:
+        for key, (shape, dtype) in npz_declared(path).items():
+            check_declared_size(shape, dtype, f"{path}: '{key}'")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except CmhbenchError:
+        raise
+    except Exception as exc:
+        raise CmhbenchError(f"codes file {path} is not a readable .npz file ({exc})") from None
+    if "bits" not in arrays:
+        raise CmhbenchError(f"{path}: missing 'bits' (the code length of the packed codes)")
+    bits = _bits(arrays["bits"])
+    codes: dict[str, dict[str, np.ndarray]] = {}
+    for split in SPLITS:
+        order = _split_order(arrays, split, splits, path)
+        codes[split] = {}
+        for modality in MODALITIES:
+            key = f"{split}_{modality}"
+            if key not in arrays:
+                continue
+            packed = arrays[key]
+            if packed.dtype != np.uint8 or packed.shape != (len(order), -(-bits // 8)):
+                raise CmhbenchError(f"{path}: '{key}' is {packed.dtype} {packed.shape}; expected uint8 "
+                                    f"{(len(order), -(-bits // 8))}: one row per id, packed with numpy.packbits")
+            codes[split][modality] = unpack_codes(packed[order], bits)
+        if not codes[split]:
+            raise CmhbenchError(f"{path}: no {split} codes; expected '{split}_image' and/or '{split}_text'")
+    return StoredCodes(bits, codes, {s: np.asarray(splits[s]) for s in SPLITS},
+                       {s: labels[splits[s]] for s in SPLITS})
+
+
+def _split_order(arrays: Mapping[str, np.ndarray], split: str, splits: Mapping[str, np.ndarray], path: Path):
+    """The permutation that puts the submitted rows in the split's order."""
+    key = f"{split}_ids"
+    if key not in arrays:
+        raise CmhbenchError(f"{path}: missing '{key}', the dataset item index of each {split} code row")
+    ids = arrays[key]
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise CmhbenchError(f"{path}: '{key}' is {ids.dtype} with shape {ids.shape}; expected 1-d integers")
+    expected = np.asarray(splits[split])
+    if len(np.unique(ids)) != len(ids):
+        raise CmhbenchError(f"{path}: '{key}' repeats item ids; each {split} item must appear once")
+    foreign = np.setdiff1d(ids, expected)
+    if foreign.size or len(ids) != len(expected):
+        where = ""
+        if foreign.size:
+            item = int(foreign[0])
+            elsewhere = [name for name, items in splits.items() if item in items]
+            where = f"; item {item} is in {' and '.join(elsewhere) or 'no'} split{'s' * (len(elsewhere) > 1)}, not {split}"
+        raise CmhbenchError(f"{path}: '{key}' is not the {split} split ({len(ids)} ids, the split has "
+                            f"{len(expected)} items{where}): export codes for exactly its items (`cmhbench data "
+                            "splits`)")
+    sorter = np.argsort(ids)
+    return sorter[np.searchsorted(ids, expected, sorter=sorter)]
+
+
+def _scorable(direction: str, stored: StoredCodes) -> bool:
+    source, target = DIRECTIONS[direction]
+    return source in stored.codes["query"] and target in stored.codes["retrieval"]
+
+
+def _check_name_and_links(name: str, paper: str | None, code_url: str | None) -> None:
+    if not NAME.fullmatch(name):
+        raise CmhbenchError(f"--name {name[:80]!r}: expected a short name of lowercase letters, digits, '.', '_' "
+                            "and '-' (at most 64), e.g. dchmt-official")
+    for option, url in (("--paper", paper), ("--code-url", code_url)):
+        if url is not None and not re.fullmatch(r"https?://[^\s<>\"']{1,500}", url):
+            raise CmhbenchError(f"{option} {url[:80]!r}: expected an http(s) address")

@@ -1,0 +1,65 @@
+"""The canonical labels the board pins codes to, and the typed result's schema versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cmhbench.evaluation.scoring import labels_digest
+from cmhbench.results import RunResult
+from cmhbench.results.label_pins import pinned_label_digests
+from cmhbench_datasets.label_pins import CANONICAL
+from cmhbench_datasets.toy import open_toy
+from conftest import run_cli
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_the_shipped_wiki_digests_are_the_real_releases(prepared_wiki):
+    """Preparing the UCSD release again gives the labels whose digests the package ships."""
+    from cmhbench.data.prepare import open_prepared
+
+    wiki = open_prepared("wiki")
+    shipped = pinned_label_digests({"name": "wiki", "version": wiki.version, "options": {}})
+    assert shipped == CANONICAL["wiki"]["1"]
+    for split in ("query", "retrieval"):
+        assert labels_digest(wiki.labels[wiki.splits[split]]) == shipped[split]
+
+
+def test_toy_digests_follow_its_options():
+    toy = open_toy({"size": 200})
+    pins = pinned_label_digests({"name": "toy", "version": toy.version, "options": {"size": 200}})
+    assert pins == {split: labels_digest(toy.labels[toy.splits[split]]) for split in ("query", "retrieval")}
+    assert pinned_label_digests({"name": "toy", "version": "9:other", "options": {"size": 200}}) is None
+    assert pinned_label_digests({"name": "no-such-dataset", "version": "1"}) is None
+
+
+def test_a_label_digest_sees_a_swap():
+    labels = np.eye(4, dtype=np.uint8)
+    assert labels_digest(labels) != labels_digest(labels[[1, 0, 2, 3]])
+    assert labels_digest(labels) == labels_digest(labels.astype(np.int64))  # digested as uint8
+
+
+def test_version_1_results_read_as_results_without_codes():
+    """Every result of the repository's board (schema 1) reads, keeps its content, and round-trips."""
+    paths = sorted((HERE.parent / "leaderboard" / "results").rglob("*.json"))
+    assert paths
+    for path in paths:
+        data = json.loads(path.read_text())
+        result = RunResult.from_dict(data)
+        assert not result.has_codes and result.run_id == data["run_id"]
+        assert {k: v for k, v in result.to_dict().items() if k != "schema_version"} == \
+            {k: v for k, v in data.items() if k != "schema_version"}
+
+
+def test_data_splits_writes_the_fixed_splits(tmp_path):
+    done = run_cli("data", "splits", "toy", "--dataset-opt", "size=200", "-o", str(tmp_path / "s.npz"))
+    assert done.returncode == 0, done.stderr
+    toy = open_toy({"size": 200})
+    with np.load(tmp_path / "s.npz") as data:
+        for split in ("query", "retrieval", "train"):
+            np.testing.assert_array_equal(data[f"{split}_ids"], toy.splits[split])
+        np.testing.assert_array_equal(data["labels"], toy.labels)
+        assert "images" not in data.files
