@@ -298,15 +298,19 @@ def reproduce(result, results_dir, device) -> None:
 @click.option("--code-url", help="The code that made the codes (http or https).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which seed of the outside runs this is.")
 @click.option("--dataset-opt", "dataset_opts", multiple=True, metavar="KEY=VALUE", help="A dataset option.")
+@click.option("--directions", help="Directions to score, comma-separated (default: i2t,t2i where the codes allow).")
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path())
-def submit(codes_file, dataset, name, paper, code_url, seed, dataset_opts, results_dir) -> None:
+@click.option("--force", is_flag=True, help="Replace codes submitted before under this name and seed.")
+def submit(codes_file, dataset, name, paper, code_url, seed, dataset_opts, directions, results_dir, force) -> None:
     """Turn codes produced outside cmhbench (CODES_FILE: packed codes and item ids of the query and
     retrieval splits, layout in the README) into a result scored by the same evaluator."""
     from cmhbench.report import print_metrics
     from cmhbench.results.submit import submit as submit_codes
 
     path, result = submit_codes(codes_file, dataset, name, paper=paper, code_url=code_url, seed=seed,
-                                dataset_options=_assignments("--dataset-opt", dataset_opts), results_dir=results_dir)
+                                dataset_options=_assignments("--dataset-opt", dataset_opts), results_dir=results_dir,
+                                directions=[d.strip() for d in directions.split(",")] if directions else None,
+                                force=force)
     print_metrics(console, result.metrics, title=f"{name} (outside codes) on {dataset}")
     console.print(f"-> {safe(path)}")
 
@@ -595,24 +599,10 @@ def data_info(name: str) -> None:
 def data_splits(name: str, out: Path, dataset_opts: tuple[str, ...], with_arrays: bool) -> None:
     """Write NAME's fixed splits (query_ids, retrieval_ids, train_ids: item indices) and labels, for
     code outside cmhbench that trains and encodes on the same items (see `cmhbench submit`)."""
-    import numpy as np
+    from cmhbench.results.submit import export_splits
 
-    from cmhbench.fsutil import atomic_path
-    from cmhbench.plugins.registry import get_registry
-    from cmhbench.runner import open_dataset
-
-    data = open_dataset(get_registry().dataset(name), _assignments("--dataset-opt", dataset_opts))
-    arrays = {"labels": data.labels, **{f"{split}_ids": ids for split, ids in data.splits.items()}}
-    if with_arrays:
-        size = data.images.size * data.images.dtype.itemsize + data.texts.size * data.texts.dtype.itemsize
-        if size > 1024**3:
-            raise CmhbenchError(f"--with-arrays: {name}'s images and texts are {size / 1024**3:.1f} GiB; write the "
-                                "splits alone and read the data from your own files")
-        arrays.update(images=np.asarray(data.images), texts=np.asarray(data.texts))
-    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    console.print(f"{safe(name)}: " + ", ".join(f"{split} {len(ids)}" for split, ids in data.splits.items())
-                  + f" items -> {safe(out)}")
+    sizes = export_splits(name, out, _assignments("--dataset-opt", dataset_opts), with_arrays)
+    console.print(f"{safe(name)}: " + ", ".join(f"{split} {n}" for split, n in sizes.items()) + f" items -> {safe(out)}")
 
 
 @data.command("prepare")

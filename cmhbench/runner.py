@@ -128,6 +128,9 @@ class RunPlan:
     run_id: str
     store: ResultStore
     path: Path
+    #: sha256 of the image encoder's weights as training starts (set when they are built): pretrained
+    #: weights cached on first use (the toy's toy-cnn) differ between machines, and so do the runs
+    image_weights_sha256: str | None = None
 
 
 def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None, *,
@@ -289,6 +292,7 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
         width = dataset.image_shape[0] if dataset.image_kind == "features" else None
         with progress.phase(f"image encoder {image['name']} ({image['weights']} weights)"):
             image_encoder = registry.encoder(image["name"]).create(image["weights"], width)
+            p.image_weights_sha256 = state_digest(image_encoder)
     if image.get("frozen"):
         with progress.phase(f"{image['name']} features (extracted once, cached)", total=dataset.num_items) as advance:
             cache = cached_features(dataset, image["name"], image["weights"], image_encoder, device,
@@ -298,6 +302,17 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
         seed_everything(p.request.seed)
     text_encoder = registry.encoder(text["name"]).create("none", dataset.text_dim)
     return dataset, image_encoder, text_encoder
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """sha256 of a module's parameters and buffers, by name, in their stored order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def create_method(p: RunPlan, dataset: Dataset, train: SplitData, image_encoder, text_encoder,
@@ -384,7 +399,8 @@ def result_record(p: RunPlan, registry: Registry, method: HashingMethod, session
         codes=derived["codes"], diagnostics=method.diagnostics(), artifacts=method.artifacts(),
         timings={"train_seconds": session.train_seconds_total, **timed, "train_segments": session.segments},
         peak_memory=provenance.peak_memory(device), codes_file=codes_record, evaluator=derived["evaluator"],
-        environment=provenance.environment(device), git_commit=provenance.git_commit(),
+        environment={**provenance.environment(device), "image_weights_sha256": p.image_weights_sha256},
+        git_commit=provenance.git_commit(),
         command=provenance.command_line(), rerun=provenance.rerun_command(request),
         created_utc=provenance.utc_now())
     result.content_sha256 = content_digest(result.to_dict())

@@ -163,6 +163,10 @@ class ReportedResult:
             raise ValueError(f"reported result: direction must be i2t, t2i, i2i or t2t, got {self.direction!r}")
         if not 0.0 <= self.value <= 1.0:
             raise ValueError(f"reported result: value {self.value!r} is not in [0, 1]")
+        from cmhbench.evaluation.variant_names import DEFINITIONS
+
+        if self.definition is not None and self.definition not in DEFINITIONS:
+            raise ValueError(f"reported result: definition {self.definition!r} is none of {', '.join(DEFINITIONS)}")
 
 
 def reported_table(dataset: str, source: str, setting: str, values: Mapping[str, Sequence[float]],

@@ -338,6 +338,9 @@ def test_blocks_of_queries_give_the_same_scores(monkeypatch):
 def test_variant_scores_selects_and_skips():
     qc, rc, ql, rl = random_case(4)
     assert list(VARIANTS) == ["dcmh_map", "dchmt_map", "twdh_map@5000", "djsrh_map@50", "daph_map"]
+    from cmhbench.evaluation.variant_names import VARIANT_NAMES
+
+    assert tuple(VARIANTS) == VARIANT_NAMES  # the torch-free list specs check definitions against
     for name, variant in VARIANTS.items():
         assert isinstance(variant, MetricVariant) and variant.name == name and variant.title and variant.source
         assert isinstance(variant.compute(qc, rc, ql, rl), float)

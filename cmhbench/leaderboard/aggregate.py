@@ -170,11 +170,18 @@ class Table:
         return [(bits, direction) for bits in self.bits for direction in self.directions]
 
     @cached_property
+    def _contenders(self) -> list[Row]:
+        """The rows that can be a column's best: an unverified row (no stored codes) never beats a row
+        whose numbers were re-derived from codes; a board of only unverified rows still ranks them."""
+        verified = [row for row in self.rows if row.kind != "unverified"]
+        return verified or self.rows
+
+    @cached_property
     def _best(self) -> dict[tuple[str, int, str], float]:
         best: dict[tuple[str, int, str], float] = {}
         for metric in METRICS:
             for bits, direction in self.columns:
-                means = [s.mean for row in self.rows
+                means = [s.mean for row in self._contenders
                          if (s := row.cell(bits, direction, metric.key)) and s.n >= self.seeds]
                 if means:
                     best[metric.key, bits, direction] = max(means)
@@ -209,7 +216,8 @@ class Table:
         out = []
         for bits, direction in self.columns:
             stat = row.cell(bits, direction, metric)
-            best = stat is not None and stat.n >= self.seeds and stat.mean == self.best(bits, direction, metric)
+            best = (stat is not None and row in self._contenders and stat.n >= self.seeds
+                    and stat.mean == self.best(bits, direction, metric))
             out.append(Cell(bits, direction, stat, best, row.collapsed(bits, direction),
                             row.reproduced(bits, direction)))
         return out

@@ -217,6 +217,8 @@ def read_entry(path: Path, strict: bool) -> tuple[Entry | None, str | None]:
         return None, reason
     typed = RunResult.from_dict(result)
     if not typed.has_codes:
+        if result["schema_version"] != 1:  # only results from before codes were kept may lack them
+            return None, "no codes_file: a schema-2 result always names its codes"
         if strict:
             return None, "no stored codes: its numbers cannot be re-derived (unverified; refused under --strict)"
         return Entry(path, result, verified=False), None
@@ -241,14 +243,14 @@ def merge_run(group: list[Entry]) -> tuple[Entry | None, str | None, int]:
         else:
             same.append(entry)
     heads = [g[0] for g in distinct]
-    keys = [reproducibility_key(h.result.get("environment") or {}) for h in heads]
-    if len(set(keys)) < len(keys):
+    keys = [{reproducibility_key(e.result.get("environment") or {}) for e in g} for g in distinct]
+    if sum(len(k) for k in keys) > len(set().union(*keys)):  # one environment gave two sets of metrics
         paths = ", ".join(str(h.path) for h in heads)
         return None, (f"conflict: files of run_id {group[0].run_id[:12]}… give different metrics from one "
                       f"environment ({paths}); none of them is shown"), 0
     newest = heads[0]
     newest.duplicates = [e.path for g in distinct for e in g[1:]]
-    newest.environments = len({reproducibility_key(e.result.get("environment") or {}) for e in distinct[0]})
+    newest.environments = len(keys[0])
     if len(heads) > 1:
         newest.replicates = [(h.path, h.result) for h in heads[1:]]
         newest.result = {**newest.result, "metrics": mean_metrics([h.result["metrics"] for h in heads]),

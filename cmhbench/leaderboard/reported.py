@@ -76,7 +76,7 @@ def difference(row: Row, reported: list[ReportedRow], bits: int, direction: str)
             return None, "the paper's mAP definition is unknown: not comparable"
         ours = [_under(result["metrics"][direction], candidate.definition) for result in row.scored(bits, direction)]
         if not ours or any(value is None for value in ours):
-            return None, f"no {candidate.definition} for these runs (rescore them): not comparable"
+            return None, f"these runs have no {candidate.definition} (unverified, or K beyond the retrieval set): not comparable"
         return math.fsum(ours) / len(ours) - candidate.values[bits, direction], candidate.definition
     return None, ""
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 #: the environment fields that decide a run's arithmetic (the host name does not: machines of one kind
-#: share it here; nor does the kernel build in ``platform``, which differs between such machines)
+#: share it here; nor does the kernel build in ``platform``, which differs between such machines), and
+#: the digest of the image encoder's starting weights (the toy's toy-cnn is pretrained on first use, so
+#: on each machine's own arithmetic)
 REPRODUCIBILITY_FIELDS = ("python", "torch", "numpy", "cuda", "device", "gpu", "cpu", "cpu_model",
-                          "cpu_flags", "cpu_cache", "cpu_capability", "threads")
+                          "cpu_flags", "cpu_cache", "cpu_capability", "threads", "image_weights_sha256")
 
 
 def reproducibility_key(env: Mapping[str, Any]) -> tuple:

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 def pinned_label_digests(dataset: Mapping[str, Any]) -> dict[str, str] | None:
     """The canonical digest of each split's labels for this dataset block of a result, or None where
-    no installed plugin knows them (a dataset of one's own, or no plugins loadable)."""
+    no installed plugin knows them (a dataset of one's own, a standard one no one has pinned yet, or no
+    plugins loadable). Raises CmhbenchError where the plugin refuses the block's version or options."""
     try:
         from cmhbench.plugins.registry import get_registry
 

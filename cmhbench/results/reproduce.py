@@ -68,13 +68,16 @@ def reproduce(path: str | Path, results_dir: str | Path | None = None, device: s
         raise CmhbenchError(f"{path}: a result without stored codes (written before codes were kept) cannot be "
                             "compared; run it again with `cmhbench run` and compare the numbers")
     stored = load_codes(recorded, path)
-    recorded = rederive(recorded, path)  # its numbers as its codes give them, not as the file states them
+    recorded = rederive(recorded, path, stored=stored)  # its numbers as its codes give them
     folder = Path(results_dir) if results_dir else Path(tempfile.mkdtemp(prefix="cmhbench-reproduce-"))
     request = request_of_result(recorded, folder, device)
     planned = plan(request)
     if planned.run_id != recorded.run_id:
         raise CmhbenchError(f"{path}: its recorded definition plans to run_id {planned.run_id[:12]}…, not "
                             f"{recorded.run_id[:12]}… (the installed plugins define this run differently)")
+    if planned.path.exists():  # the run would be skipped, and the result compared with itself
+        raise CmhbenchError(f"{planned.path} exists: reproduce into a folder without this run's result "
+                            "(--results, default a new temporary folder)")
     outcome = run(request)
     again = RunResult.from_dict(outcome.result)
     fresh = load_codes(again, outcome.path)

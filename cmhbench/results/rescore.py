@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from cmhbench.results import content_digest
 from cmhbench.results.run_result import RunResult
 from cmhbench.results.store import ResultStore
-from cmhbench.results.verify import NotVerifiable, rederive
+from cmhbench.results.verify import NotVerifiable, first_difference, rederive
 
 
 @dataclass
@@ -54,6 +54,12 @@ def rescore(paths: Iterable[str | Path], device: Any = "cpu") -> list[Rescored]:
 
 
 def _what_changed(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What a rewrite changed: metrics added, and the first stated number its codes did not give."""
     added = sorted({key for direction, metrics in after.items() for key in metrics
                     if key not in before.get(direction, {})})
-    return f"added {', '.join(added)}" if added else "metrics re-derived"
+    parts = [f"added {', '.join(added)}"] if added else []
+    differed = first_difference(before, after)
+    if differed:
+        parts.append(f"the file stated another number at {differed}")
+    return "; ".join(parts) or "metrics re-derived"
+

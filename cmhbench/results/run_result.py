@@ -32,7 +32,7 @@ class RunResult:
     seed: int
     epoch_override: int | None = None
     precision_requested: str | None = None
-    origin: dict[str, Any] | None = None  # outside codes: kind, name, paper, code_url, source
+    origin: dict[str, Any] | None = None  # outside codes: kind, name, paper, code_url
     encoders: dict[str, Any]
     metrics: dict[str, dict[str, Any]]  # direction -> the evaluator's metrics
     training: dict[str, Any] | None = None

@@ -28,7 +28,8 @@ OUTSIDE_ENCODER = {"name": "outside", "weights": "none"}
 
 def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None = None,
            code_url: str | None = None, seed: int = 0, dataset_options: Mapping[str, Any] | None = None,
-           directions: Sequence[str] | None = None, results_dir: str | Path = "results") -> tuple[Path, RunResult]:
+           directions: Sequence[str] | None = None, results_dir: str | Path = "results",
+           force: bool = False) -> tuple[Path, RunResult]:
     from cmhbench.evaluation.scoring import derived_fields, labels_digest
     from cmhbench.plugins.registry import get_registry
     from cmhbench.results import provenance
@@ -39,7 +40,11 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
     spec = get_registry().dataset(dataset)
     data = open_dataset(spec, dict(dataset_options or {}))
     stored = read_submission(codes_file, data.splits, data.labels)
-    directions = list(directions or [d for d in ("i2t", "t2i") if _scorable(d, stored)])
+    scorable = [d for d in DIRECTIONS if _scorable(d, stored)]
+    if not scorable:
+        raise CmhbenchError(f"{codes_file}: no direction can be scored (i2t needs query_image and retrieval_text, "
+                            "t2i query_text and retrieval_image, i2i and t2t one modality on both sides)")
+    directions = list(directions or [d for d in scorable if d in ("i2t", "t2i")] or scorable)
     check_directions(directions)
     for direction in directions:
         if not _scorable(direction, stored):
@@ -54,6 +59,9 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
     run_id = compute_run_id(definition)
     store = ResultStore(results_dir)
     path = store.result_path(definition, run_id)
+    if path.exists() and not force:
+        raise CmhbenchError(f"{path} exists: codes named {name} (seed {seed}) were submitted before; give another "
+                            "--seed for another run, or --force to replace them")
     derived = derived_fields(stored.codes["query"], stored.codes["retrieval"], stored.labels["query"],
                              stored.labels["retrieval"], directions, "cpu")
     record = write_codes(codes_path(path), stored)
@@ -69,8 +77,38 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
         codes_file=record, evaluator=derived["evaluator"], environment=provenance.environment(torch.device("cpu")),
         git_commit=provenance.git_commit(), command=provenance.command_line(), created_utc=provenance.utc_now())
     result.content_sha256 = content_digest(result.to_dict())
-    store.write(path, result)
+    try:
+        store.write(path, result)
+    except BaseException:
+        if not path.exists():  # no result names these codes: leave nothing half-written behind
+            codes_path(path).unlink(missing_ok=True)
+        raise
     return path, result
+
+
+#: the most `data splits --with-arrays` writes: small sets (the toy) whose data has no other source
+MAX_EXPORT_BYTES = 1024**3
+
+
+def export_splits(dataset: str, out: str | Path, dataset_options: Mapping[str, Any] | None = None,
+                  with_arrays: bool = False) -> dict[str, int]:
+    """Write a dataset's fixed split ids (``query_ids``, ``retrieval_ids``, ``train_ids``) and its
+    labels (and, ``with_arrays``, its images and texts) to an .npz, atomically; the split sizes."""
+    from cmhbench.fsutil import atomic_path
+    from cmhbench.plugins.registry import get_registry
+    from cmhbench.runner import open_dataset
+
+    data = open_dataset(get_registry().dataset(dataset), dict(dataset_options or {}))
+    arrays = {"labels": data.labels, **{f"{split}_ids": ids for split, ids in data.splits.items()}}
+    if with_arrays:
+        size = data.images.size * data.images.dtype.itemsize + data.texts.size * data.texts.dtype.itemsize
+        if size > MAX_EXPORT_BYTES:
+            raise CmhbenchError(f"--with-arrays: {dataset}'s images and texts are {size / 1024**3:.1f} GiB; write the "
+                                "splits alone and read the data from your own files")
+        arrays.update(images=np.asarray(data.images), texts=np.asarray(data.texts))
+    with atomic_path(Path(out)) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return {split: len(ids) for split, ids in data.splits.items()}
 
 
 def read_submission(path: Path, splits: Mapping[str, np.ndarray], labels: np.ndarray) -> StoredCodes:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from cmhbench.errors import CmhbenchError
+
 CANONICAL: dict[str, dict[str, dict[str, str]]] = {
     # from ../shared/data/wiki (the UCSD release), tests/test_label_pins.py prepares it again
     "wiki": {"1": {"query": "50e2018a50f279c681980da983ca324a1bff356b4e348811cd4006960c639632",
@@ -17,17 +19,35 @@ CANONICAL: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
+#: the largest toy whose labels the board regenerates to check a result (the defaults are 1,000 items)
+MAX_TOY_ITEMS = 20_000
+
+
 def standard_pins(name: str, version: str, options: Mapping[str, Any]) -> dict[str, str] | None:
-    return CANONICAL.get(name, {}).get(version.split(":")[0])
+    """The canonical digests, None where no preparation of this dataset is known here; a version
+    this cmhbench does not prepare is refused (a forger could not then name one to escape the pin)."""
+    known = CANONICAL.get(name)
+    if not known:
+        return None
+    profile_version = str(version).split(":")[0]
+    if profile_version not in known:
+        raise CmhbenchError(f"dataset {name} version {str(version)[:40]!r} is not one this cmhbench prepares "
+                            f"(versions {', '.join(sorted(known))}): its labels cannot be checked")
+    return known[profile_version]
 
 
-def toy_pins(version: str, options: Mapping[str, Any]) -> dict[str, str] | None:
-    """The toy's labels for these options, from the (cached) generated set; None where this
-    generator would not give that version."""
+def toy_pins(version: str, options: Mapping[str, Any]) -> dict[str, str]:
+    """The toy's labels for these options, from the (cached) generated set; a version this generator
+    does not give, or a toy too large to regenerate for a check, is refused."""
     from cmhbench.evaluation.scoring import labels_digest
-    from cmhbench_datasets.toy import open_toy
+    from cmhbench_datasets.toy import open_toy, parse_options
 
+    params = parse_options(options)
+    if not 0 < params["size"] <= MAX_TOY_ITEMS or not 0 < params["image_size"] <= 64:
+        raise CmhbenchError(f"toy options {dict(options)}: the board regenerates toys of at most {MAX_TOY_ITEMS:,} "
+                            "items and 64 px to check their labels")
     dataset = open_toy(options)
     if dataset.version != version:
-        return None
+        raise CmhbenchError(f"toy version {str(version)[:40]!r} is not what this generator gives for "
+                            f"{dict(options)} ({dataset.version}): its labels cannot be checked")
     return {split: labels_digest(dataset.labels[dataset.splits[split]]) for split in ("query", "retrieval")}
