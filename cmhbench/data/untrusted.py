@@ -86,3 +86,18 @@ def npz_declared(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
             total += int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
     check_declared_size((total,), np.dtype(np.uint8), f"{path}: all its arrays together", 2 * MAX_ARRAY_BYTES)
     return declared
+
+
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of an untrusted .npz (a regular file; sizes checked as declared before reading;
+    no pickles), or one line naming ``what`` it was meant to be."""
+    check_regular_file(path, what)
+    try:
+        for key, (shape, dtype) in npz_declared(path).items():
+            check_declared_size(shape, dtype, f"{path}: '{key}'")
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except CmhbenchError:
+        raise
+    except Exception as exc:
+        raise CmhbenchError(f"{what} {path} is not a readable .npz file ({exc})") from None

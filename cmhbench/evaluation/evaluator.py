@@ -35,7 +35,7 @@ import torch
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions
 from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
-from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy
+from cmhbench.evaluation.inputs import checked_inputs
 from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
 
 DEFAULT_MAP_AT = (50, 100, 500, 1000, 5000)
@@ -83,7 +83,7 @@ def evaluate(
     ``precision_at`` to a log-spaced grid up to the retrieval size. ``device`` defaults to CUDA when
     present. ``chunk_size`` (queries per block) is sized from available memory when not given.
     """
-    query_codes, retrieval_codes, query_labels, retrieval_labels = _checked_inputs(
+    query_codes, retrieval_codes, query_labels, retrieval_labels = checked_inputs(
         query_codes, retrieval_codes, query_labels, retrieval_labels, code_format)
     num_queries, bits = query_codes.shape
     num_retrieval = retrieval_codes.shape[0]
@@ -117,24 +117,6 @@ def evaluate(
         for key in ("map", "map_at", "precision_at"):
             summary.pop(key)
     return summary
-
-
-def _checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels, code_format):
-    """Codes as {-1, +1} (or packed) arrays and labels as multi-hot uint8, each checked against the other."""
-    query_codes = as_codes(query_codes, "query_codes", code_format)
-    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
-    # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
-    query_labels = to_numpy(query_labels, "query_labels")
-    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
-    num_classes = None
-    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
-        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
-    query_labels = as_labels(query_labels, "query_labels", num_classes)
-    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
-    check_side(query_codes, query_labels, "query_codes", "query_labels")
-    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
-    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
-    return query_codes, retrieval_codes, query_labels, retrieval_labels
 
 
 def _summarise(chunks: list[ChunkMetrics], bits: int, map_at: list[int], precision_at: list[int],

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import torch
 
-from cmhbench.data.untrusted import check_declared_size, check_hdf5_dataset, check_hdf5_file, npz_declared
+from cmhbench.data.untrusted import check_declared_size, check_hdf5_dataset, check_hdf5_file, read_npz
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import MAX_BITS
 from cmhbench.evaluation.evaluator import DIRECTIONS, check_directions, evaluate
@@ -33,15 +33,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise CmhbenchError(f"codes file {path} is not a regular file (a folder, device or FIFO)")
     if path.suffix == ".npz":
-        try:
-            for key, (shape, dtype) in npz_declared(path).items():
-                check_declared_size(shape, dtype, f"{path}: '{key}'")
-            with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
-        except CmhbenchError:
-            raise
-        except Exception as exc:
-            raise CmhbenchError(f"{path} is not a readable .npz file ({exc})") from None
+        return read_npz(path, "codes file")
     try:
         with h5py.File(path, "r") as f:
             check_hdf5_file(f, path)

@@ -96,3 +96,21 @@ def check_pair(query_codes: np.ndarray, retrieval_codes: np.ndarray,
             f"query_labels have {query_labels.shape[1]} classes but retrieval_labels have "
             f"{retrieval_labels.shape[1]}"
         )
+
+
+def checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels, code_format: str = "pm1"):
+    """Codes as {-1, +1} (or packed) arrays and labels as multi-hot uint8, each checked against the other."""
+    query_codes = as_codes(query_codes, "query_codes", code_format)
+    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
+    # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
+    query_labels = to_numpy(query_labels, "query_labels")
+    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
+    num_classes = None
+    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
+        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
+    query_labels = as_labels(query_labels, "query_labels", num_classes)
+    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
+    check_side(query_codes, query_labels, "query_codes", "query_labels")
+    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
+    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
+    return query_codes, retrieval_codes, query_labels, retrieval_labels

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from cmhbench.errors import CmhbenchError
-from cmhbench.evaluation.inputs import as_codes, as_labels, check_pair, check_side, to_numpy
+from cmhbench.evaluation.inputs import checked_inputs
 
 #: distance-matrix cells per block of queries (~120 MiB of temporaries a block: distances, order, hits)
 _BLOCK_CELLS = 1 << 22
@@ -69,23 +69,6 @@ class _Definition:
     block_sum: Callable[[np.ndarray], tuple[float, int]]  # ranked relevance -> (sum of AP, empty queries)
     columns: int | None = None                      # ranks the block needs (top-K variants)
     nan_if_empty: bool = False                      # one query with nothing counted makes it NaN
-
-
-def _checked(query_codes: Any, retrieval_codes: Any, query_labels: Any, retrieval_labels: Any
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    query_codes = as_codes(query_codes, "query_codes")
-    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes")
-    query_labels = to_numpy(query_labels, "query_labels")
-    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
-    num_classes = None
-    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
-        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
-    query_labels = as_labels(query_labels, "query_labels", num_classes)
-    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
-    check_side(query_codes, query_labels, "query_codes", "query_labels")
-    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
-    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
-    return query_codes, retrieval_codes, query_labels, retrieval_labels
 
 
 def _calc_map_k_block(ranked: np.ndarray, k: int | None) -> tuple[float, int]:
@@ -145,7 +128,7 @@ def _score(definitions: list[_Definition], query_codes: np.ndarray, retrieval_co
 
 def _compute(definition: _Definition, query_codes: Any, retrieval_codes: Any, query_labels: Any,
              retrieval_labels: Any) -> float:
-    return _score([definition], *_checked(query_codes, retrieval_codes, query_labels, retrieval_labels))[0]
+    return _score([definition], *checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels))[0]
 
 
 def _calc_map_k_definition(k: int | None, nan_if_empty: bool) -> _Definition:
@@ -286,7 +269,7 @@ def variant_scores(query_codes: Any, retrieval_codes: Any, query_labels: Any, re
     if unknown:
         raise CmhbenchError(f"unknown metric variant(s) {', '.join(map(repr, unknown))}; "
                             f"known: {', '.join(VARIANTS)}")
-    arrays = _checked(query_codes, retrieval_codes, query_labels, retrieval_labels)
+    arrays = checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels)
     num_retrieval = arrays[1].shape[0]
     chosen = [name for name in chosen if VARIANTS[name].k is None or VARIANTS[name].k <= num_retrieval]
     scores = _score([_DEFINITIONS[name] for name in chosen], *arrays) if chosen else []

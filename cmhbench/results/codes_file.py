@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmhbench.data.untrusted import check_declared_size, check_regular_file, npz_declared
+from cmhbench.data.untrusted import read_npz
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import MAX_BITS
 from cmhbench.evaluation.packing import unpack_codes
@@ -70,17 +70,7 @@ def write_codes(path: Path, stored: StoredCodes) -> dict[str, object]:
 def read_codes(path: Path) -> StoredCodes:
     """Read a codes file as untrusted input: a regular file, sizes checked before reading, every
     array of the expected kind and shape, and the splits consistent with each other."""
-    check_regular_file(path, "codes file")
-    try:
-        declared = npz_declared(path)
-        for key, (shape, dtype) in declared.items():
-            check_declared_size(shape, dtype, f"{path}: '{key}'")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except CmhbenchError:
-        raise
-    except Exception as exc:
-        raise CmhbenchError(f"codes file {path} is not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, "codes file")
     return _parse(arrays, path)
 
 

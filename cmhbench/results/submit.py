@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cmhbench.data.untrusted import check_declared_size, check_regular_file, npz_declared
+from cmhbench.data.untrusted import read_npz
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions
 from cmhbench.results import ResultStore, RunResult, compute_run_id, content_digest, run_definition
@@ -117,16 +117,7 @@ def read_submission(path: Path, splits: Mapping[str, np.ndarray], labels: np.nda
     from cmhbench.evaluation.files import _bits
     from cmhbench.evaluation.packing import unpack_codes
 
-    check_regular_file(path, "codes file")
-    try:
-        for key, (shape, dtype) in npz_declared(path).items():
-            check_declared_size(shape, dtype, f"{path}: '{key}'")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except CmhbenchError:
-        raise
-    except Exception as exc:
-        raise CmhbenchError(f"codes file {path} is not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, "codes file")
     if "bits" not in arrays:
         raise CmhbenchError(f"{path}: missing 'bits' (the code length of the packed codes)")
     bits = _bits(arrays["bits"])
