@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.scoring import labels_digest
 from cmhbench.results import RunResult
 from cmhbench.results.label_pins import pinned_label_digests
@@ -32,8 +34,12 @@ def test_toy_digests_follow_its_options():
     toy = open_toy({"size": 200})
     pins = pinned_label_digests({"name": "toy", "version": toy.version, "options": {"size": 200}})
     assert pins == {split: labels_digest(toy.labels[toy.splits[split]]) for split in ("query", "retrieval")}
-    assert pinned_label_digests({"name": "toy", "version": "9:other", "options": {"size": 200}}) is None
+    with pytest.raises(CmhbenchError, match="not what this generator gives"):
+        pinned_label_digests({"name": "toy", "version": "9:other", "options": {"size": 200}})
+    with pytest.raises(CmhbenchError, match="regenerates toys of at most"):
+        pinned_label_digests({"name": "toy", "version": toy.version, "options": {"size": 10**8}})
     assert pinned_label_digests({"name": "no-such-dataset", "version": "1"}) is None
+    assert pinned_label_digests({"name": "mirflickr", "version": "1:x"}) is None  # no one has pinned it yet
 
 
 def test_a_label_digest_sees_a_swap():
@@ -42,16 +48,20 @@ def test_a_label_digest_sees_a_swap():
     assert labels_digest(labels) == labels_digest(labels.astype(np.int64))  # digested as uint8
 
 
-def test_version_1_results_read_as_results_without_codes():
-    """Every result of the repository's board (schema 1) reads, keeps its content, and round-trips."""
-    paths = sorted((HERE.parent / "leaderboard" / "results").rglob("*.json"))
-    assert paths
-    for path in paths:
+def test_every_result_on_the_board_reads_and_round_trips():
+    """The repository's board holds both schemas: version-1 results (no codes) read as results without
+    codes, version-2 ones with theirs, and both keep their content when written back."""
+    versions = set()
+    from cmhbench.leaderboard.load import result_files
+
+    for path in result_files([HERE.parent / "leaderboard" / "results"]):  # not the ignored bookkeeping
         data = json.loads(path.read_text())
         result = RunResult.from_dict(data)
-        assert not result.has_codes and result.run_id == data["run_id"]
+        versions.add(data["schema_version"])
+        assert result.has_codes == (data["schema_version"] == 2) and result.run_id == data["run_id"]
         assert {k: v for k, v in result.to_dict().items() if k != "schema_version"} == \
             {k: v for k, v in data.items() if k != "schema_version"}
+    assert versions == {1, 2}
 
 
 def test_data_splits_writes_the_fixed_splits(tmp_path):
