@@ -7,6 +7,7 @@ result atomically. A run whose result file exists is skipped unless ``force``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 import time
@@ -306,8 +307,6 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
 
 def state_digest(module: torch.nn.Module) -> str:
     """sha256 of a module's parameters and buffers, by name, in their stored order."""
-    import hashlib
-
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())

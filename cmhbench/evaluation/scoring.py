@@ -18,6 +18,7 @@ from cmhbench.data.digest import array_digest
 from cmhbench.evaluation.collapse import code_statistics
 from cmhbench.evaluation.directions import DIRECTIONS
 from cmhbench.evaluation.evaluator import evaluate_directions
+from cmhbench.evaluation.inputs import to_numpy
 from cmhbench.evaluation.variants import variant_scores
 
 #: 1: the metrics up to issue 24 (mAP, tie-aware mAP, mAP@K, P@K, PR by radius, lookup, chance);
@@ -33,8 +34,8 @@ def score_codes(query_codes: Mapping[str, Any], retrieval_codes: Mapping[str, An
                                   directions=directions, device=device)
     for direction in directions:
         source, target = DIRECTIONS[direction]
-        scores = variant_scores(_numpy(query_codes[source]), _numpy(retrieval_codes[target]), query_labels,
-                                retrieval_labels)
+        # variant_scores checks and converts its inputs itself (tensors included)
+        scores = variant_scores(query_codes[source], retrieval_codes[target], query_labels, retrieval_labels)
         # TwDH's code gives NaN where a query has no relevant item: that variant is then undefined
         metrics[direction]["variants"] = {name: value for name, value in scores.items() if math.isfinite(value)}
     return metrics
@@ -45,8 +46,8 @@ def derived_fields(query_codes: Mapping[str, Any], retrieval_codes: Mapping[str,
                    device: str | torch.device | None = None) -> dict[str, Any]:
     """What a result derives from its codes and labels: metrics, the code statistics and the
     evaluator version (never read back from a file: recomputed wherever a result is shown)."""
-    codes = {"query": {m: _numpy(c) for m, c in query_codes.items()},
-             "retrieval": {m: _numpy(c) for m, c in retrieval_codes.items()}}
+    codes = {"query": {m: to_numpy(c, f"query {m} codes") for m, c in query_codes.items()},
+             "retrieval": {m: to_numpy(c, f"retrieval {m} codes") for m, c in retrieval_codes.items()}}
     return {"metrics": score_codes(query_codes, retrieval_codes, query_labels, retrieval_labels, directions, device),
             "codes": code_statistics(codes, {"query": query_labels, "retrieval": retrieval_labels}),
             "evaluator": {"version": EVALUATOR_VERSION}}
@@ -56,6 +57,3 @@ def labels_digest(labels: np.ndarray) -> str:
     """The digest that pins the labels a split was scored against (multi-hot uint8, in split order)."""
     return array_digest(np.ascontiguousarray(labels, dtype=np.uint8))
 
-
-def _numpy(codes: Any) -> np.ndarray:
-    return codes.cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
