@@ -7,6 +7,7 @@ result atomically. A run whose result file exists is skipped unless ``force``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import shutil
@@ -21,6 +22,7 @@ import torch
 from filelock import Timeout
 
 from cmhbench.data.dataset import Dataset
+from cmhbench.data.digest import captions_digest
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.scoring import derived_fields, labels_digest
@@ -76,6 +78,8 @@ NO_ENCODER = "none"  # the image encoder recorded for a method with input="direc
 def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: DatasetSpec,
                     dataset: Dataset, registry: Registry) -> dict[str, dict[str, Any]]:
     protocol = dataset_spec.protocol
+    if registry.encoder(method.text_encoder).tower_of is not None:
+        return choose_clip_towers(request, method, dataset_spec, dataset, registry)
     text = {"name": protocol.text_encoder, "weights": "none"}
     if dataset.text_kind not in registry.encoder(protocol.text_encoder).accepts:
         raise CmhbenchError(f"text encoder {protocol.text_encoder} cannot read {dataset.text_kind} texts")
@@ -113,6 +117,29 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
             "text": text}
 
 
+def choose_clip_towers(request: RunRequest, method: MethodSpec, dataset_spec: DatasetSpec, dataset: Dataset,
+                       registry: Registry) -> dict[str, dict[str, Any]]:
+    """Both towers of one CLIP for a method that reads captions: the image encoder asked for, else the
+    protocol's CLIP size (the toy's tiny one), else the method's; its text tower; one weights file."""
+    protocol = dataset_spec.protocol
+    image_name = request.image_encoder or protocol.clip_encoder or method.image_encoder
+    towers = [name for name in registry.names("encoder") if registry.encoder(name).tower_of == image_name]
+    if not towers:
+        sizes = sorted(registry.encoder(name).tower_of for name in registry.names("encoder")
+                       if registry.encoder(name).tower_of)
+        raise CmhbenchError(f"{method.name} reads images and captions with the two towers of one CLIP; "
+                            f"--image-encoder {image_name} has no text tower (CLIP sizes: {', '.join(sizes)})")
+    if dataset.captions is None:
+        raise CmhbenchError(f"{method.name} reads captions with CLIP's text tower, and dataset {dataset.name} has none "
+                            f"(its texts are {dataset.text_kind}); use a dataset with captions: toy, or one prepared "
+                            "from the DCHMT files (mirflickr-dchmt, nuswide-dchmt, coco-dchmt)")
+    if dataset.image_kind != "pixels":
+        raise CmhbenchError(f"{method.name} fine-tunes CLIP's image tower on pixels; dataset {dataset.name} has image "
+                            "features")
+    weights = request.image_weights or protocol.clip_weights
+    return {"image": {"name": image_name, "weights": weights}, "text": {"name": towers[0], "weights": weights}}
+
+
 @dataclass
 class RunPlan:
     """Everything a run is, decided before any training: its definition, run_id and result path."""
@@ -146,7 +173,8 @@ def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None,
     encoders = choose_encoders(request, checked.method_spec, checked.dataset_spec, dataset, registry)
     definition = run_definition(
         method=checked.method_spec.name, hyperparameters=checked.hparams, preset=checked.preset,
-        dataset={**dataset.describe(), "options": dict(request.dataset_options)},
+        dataset={**dataset_identity(dataset, reads_captions(encoders, registry)),
+                 "options": dict(request.dataset_options)},
         protocol=checked.dataset_spec.protocol.as_dict(), bits=request.bits, seed=request.seed,
         epoch_override=checked.epoch_override, encoders=encoders, directions=list(request.directions),
         precision=None if request.precision == "auto" else request.precision)
@@ -156,6 +184,19 @@ def plan(request: RunRequest | CheckedRequest, registry: Registry | None = None,
                    dataset=dataset, hparams=checked.hparams, preset=checked.preset, encoders=encoders,
                    epoch_override=checked.epoch_override, definition=definition, run_id=run_id, store=store,
                    path=store.result_path(definition, run_id))
+
+
+def reads_captions(encoders: Mapping[str, Mapping[str, Any]], registry: Registry) -> bool:
+    return "captions" in registry.encoder(encoders["text"]["name"]).accepts
+
+
+def dataset_identity(dataset: Dataset, with_captions: bool) -> dict[str, Any]:
+    """What a run records of its dataset: its description and, for a run that reads captions, their
+    digest (the toy derives its captions on opening, outside the file's content digest)."""
+    described = dataset.describe()
+    if with_captions:
+        described["captions_sha256"] = captions_digest(dataset.captions)
+    return described
 
 
 def run(request: RunRequest | CheckedRequest, registry: Registry | None = None, *, hold_lock: bool = True,
@@ -301,8 +342,18 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
         dataset = with_features(dataset, cache)
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
         seed_everything(p.request.seed)
-    text_encoder = registry.encoder(text["name"]).create("none", dataset.text_dim)
+    text_encoder = registry.encoder(text["name"]).create(text["weights"], dataset.text_dim)
+    if "captions" in registry.encoder(text["name"]).accepts:
+        with progress.phase(f"tokenizing {dataset.num_items} captions"):
+            dataset = with_tokens(dataset, text_encoder.tokenize(dataset.captions))
     return dataset, image_encoder, text_encoder
+
+
+def with_tokens(dataset: Dataset, tokens: np.ndarray) -> Dataset:
+    """A view of ``dataset`` whose texts are a text tower's token ids (int N×L), fed like any text array."""
+    view = dataclasses.replace(dataset, texts=tokens, text_kind="tokens")
+    view.__dict__.pop("_device_stores", None)
+    return view
 
 
 def state_digest(module: torch.nn.Module) -> str:
@@ -386,7 +437,8 @@ def result_record(p: RunPlan, registry: Registry, method: HashingMethod, session
                 "plugin": registry.origin("method", spec.name), "hyperparameters": p.hparams, "preset": p.preset},
         # the dataset as planned (the run's identity), not the frozen-feature view trained on; its labels
         # pinned per split, so codes cannot be re-scored against other labels
-        dataset={**p.dataset.describe(), "options": dict(request.dataset_options),
+        dataset={**dataset_identity(p.dataset, reads_captions(p.encoders, registry)),
+                 "options": dict(request.dataset_options),
                  "labels_sha256": {split: labels_digest(values) for split, values in labels.items()}},
         protocol=p.dataset_spec.protocol.as_dict(),
         bits=request.bits, seed=request.seed, epoch_override=p.epoch_override,

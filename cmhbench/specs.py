@@ -206,6 +206,11 @@ class Protocol:
     #: the weights of any image encoder other than the protocol's own (None: ``image_weights``);
     #: toy's "toy" weights exist for toy-cnn only, so another backbone there starts untrained
     other_image_weights: str | None = None
+    #: the CLIP a CLIP method runs with here (None: the method's own, ViT-B/32) and its weights: the
+    #: toy runs them on a tiny CLIP from a random start. Not in ``as_dict``: the encoders they pick
+    #: are recorded in every run, and adding them moved no existing run
+    clip_encoder: str | None = None
+    clip_weights: str = "openai"
 
     def as_dict(self) -> dict[str, Any]:
         extra = {"other_image_weights": self.other_image_weights} if self.other_image_weights else {}
@@ -342,6 +347,8 @@ class EncoderSpec:
     ``create(weights, input_dim)`` builds an `Encoder` module; ``weights`` is ``"none"``,
     ``"imagenet"`` (the library's published weights, downloaded by torchvision on first use) or a
     path to a local state-dict file. ``modality`` is ``"image"``, ``"text"`` or ``"any"``.
+    ``accepts`` names the stored kinds it reads: ``pixels``, ``features``, ``bow`` or ``captions``
+    (a text tower that tokenizes captions: the runner gives it the token ids its ``tokenize`` makes).
     """
 
     name: str
@@ -350,3 +357,7 @@ class EncoderSpec:
     create: Callable[[str, int | None], Encoder]
     citation: Citation | None = None
     accepts: tuple[str, ...] = ("pixels",)
+    #: for a text tower that is part of one model with an image encoder (CLIP): that encoder's name.
+    #: A method that names such a tower gets the tower of whatever image encoder the run uses, built
+    #: from the same weights file
+    tower_of: str | None = None

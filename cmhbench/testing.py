@@ -219,7 +219,7 @@ def _check_encode_is_pure(name: str, outcome: RunOutcome) -> None:
 
 # generated data shared by every run of a check (deterministic, costly to regenerate): the toy set
 # and its pretrained backbone; everything else a method caches (DAPH's proxies) is per run
-_SHARED_CACHES = ("toy", "toy-cnn", "features")
+_SHARED_CACHES = ("toy", "toy-cnn", "clip-tiny", "features")
 
 
 @contextlib.contextmanager

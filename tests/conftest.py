@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: as cmhbench/__init__.py
+import torch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: the real test data (the Wikipedia release, MIRFLICKR-25K labels): CMHBENCH_TEST_DATA, else

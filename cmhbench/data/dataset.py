@@ -16,7 +16,9 @@ class Dataset:
     """A multi-label image-text dataset with its protocol splits.
 
     ``images`` is uint8 N×H×W×3 (``image_kind == "pixels"``) or float32 N×D (``"features"``);
-    ``texts`` is float32 N×T; both may be numpy arrays or h5py datasets read on demand.
+    ``texts`` is float32 N×T (None when the captions are the only text); both may be numpy arrays
+    or h5py datasets read on demand. ``captions`` holds one string per item where the dataset has
+    them (caption or tag text, read by CLIP's text tower after tokenizing), else None.
     ``labels`` is always an in-memory uint8 N×C multi-hot array. ``splits`` maps query/retrieval/train
     to int64 row indices.
     """
@@ -35,6 +37,7 @@ class Dataset:
     path: Path | None = None
     #: digest of the canonical arrays (cmhbench.data.digest); None for generated datasets
     content_sha256: str | None = None
+    captions: Any = None
 
     @property
     def num_items(self) -> int:
@@ -46,7 +49,7 @@ class Dataset:
 
     @property
     def text_dim(self) -> int:
-        return int(self.texts.shape[1])
+        return 0 if self.texts is None else int(self.texts.shape[1])
 
     @property
     def image_shape(self) -> tuple[int, ...]:

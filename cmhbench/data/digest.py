@@ -35,10 +35,25 @@ def array_digest(array: Any) -> str:
     return h.hexdigest()
 
 
+def captions_digest(captions: Any) -> str:
+    """sha256 of a sequence of strings: each one's UTF-8 bytes with their length, in order."""
+    h = hashlib.sha256(f"captions{len(captions)}".encode())
+    for caption in captions:
+        data = (caption.decode() if isinstance(caption, bytes) else str(caption)).encode()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
 def content_digest(handle: Any) -> str:
-    """The digest of an open canonical file (h5py File or any mapping of its arrays)."""
-    parts = {"labels": array_digest(handle["labels"]), "texts": array_digest(handle["texts"]),
-             "images": array_digest(handle["images"])}
+    """The digest of an open canonical file (h5py File or any mapping of its arrays). Files without
+    captions hash exactly as they did before captions existed."""
+    parts = {"labels": array_digest(handle["labels"]), "images": array_digest(handle["images"])}
+    if "texts" in handle:
+        parts["texts"] = array_digest(handle["texts"])
+    if "captions" in handle:
+        node = handle["captions"]
+        parts["captions"] = captions_digest(node.asstr()[()] if hasattr(node, "asstr") else node)
     for split in SPLIT_NAMES:
         parts[f"splits/{split}"] = array_digest(handle[f"splits/{split}"])
     return hashlib.sha256("".join(f"{k}={v}\n" for k, v in sorted(parts.items())).encode()).hexdigest()

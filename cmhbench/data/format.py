@@ -3,7 +3,8 @@
 Layout (see DESIGN.md)::
 
     /images            uint8 N×H×W×3, chunked by item   (or float32 N×D when image_kind=features)
-    /texts             float32 N×T
+    /texts             float32 N×T              (absent when text_kind=captions: captions are the only text)
+    /captions          UTF-8 strings, N         (optional: one caption or tag string per item)
     /labels            uint8 N×C multi-hot
     /splits/query      int64    /splits/retrieval int64    /splits/train int64
     attrs: name, version, label_names (JSON), source_sha256 (JSON), image_kind, text_kind, protocol,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,13 +36,15 @@ _REQUIRED_ATTRS = ("name", "version", "label_names", "source_sha256", "image_kin
 #: two paths shuffle differently, so changing it changes the codes of runs whose run_id it keeps
 IN_MEMORY_BYTES = 2 * 1024**3
 _FINITE_CHECK_ROWS = 65536
+#: what /texts holds: a bag of words, feature vectors, or nothing ("captions": the captions are the text)
+TEXT_KINDS = ("bow", "features", "captions")
 
 
 def write_canonical(
     path: str | Path,
     *,
     images: np.ndarray,
-    texts: np.ndarray,
+    texts: np.ndarray | None,
     labels: np.ndarray,
     splits: Mapping[str, np.ndarray],
     name: str,
@@ -54,12 +57,14 @@ def write_canonical(
     compression: str | None = None,
     extra_attrs: Mapping[str, Any] | None = None,
     on_items: Callable[[int], None] | None = None,
+    captions: Sequence[str] | None = None,
 ) -> Path:
     """Write a canonical dataset file atomically and return its path.
 
     ``images`` is an array or a block source (``shape``, ``dtype`` and ``read(start, stop)``), so
     that image sets larger than memory are written block by block; ``on_items(n)`` is told as each
-    block of n items is written (a progress bar).
+    block of n items is written (a progress bar). ``captions`` (one string per item) are stored
+    beside the texts, or alone with ``texts=None`` and ``text_kind="captions"``.
     """
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -71,7 +76,10 @@ def write_canonical(
             else:
                 node = f.create_dataset("images", shape=images.shape, dtype="float32")
             _copy_in_blocks(images, node, on_items)
-            f.create_dataset("texts", data=np.asarray(texts, dtype=np.float32))
+            if texts is not None:
+                f.create_dataset("texts", data=np.asarray(texts, dtype=np.float32))
+            if captions is not None:
+                f.create_dataset("captions", data=list(captions), dtype=h5py.string_dtype("utf-8"))
             f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
             group = f.create_group("splits")
             for split in SPLIT_NAMES:
@@ -159,8 +167,8 @@ def _kinds(handle: h5py.File, where: str) -> tuple[str, str]:
     text_kind = str(_attr(handle, "text_kind", where))
     if image_kind not in ("pixels", "features"):
         raise CmhbenchError(f"{where}: attribute image_kind={image_kind!r}, expected 'pixels' or 'features'")
-    if text_kind not in ("bow", "features"):
-        raise CmhbenchError(f"{where}: attribute text_kind={text_kind!r}, expected 'bow' or 'features'")
+    if text_kind not in TEXT_KINDS:
+        raise CmhbenchError(f"{where}: attribute text_kind={text_kind!r}, expected one of {', '.join(TEXT_KINDS)}")
     return image_kind, text_kind
 
 
@@ -174,7 +182,8 @@ def _read_labels(handle: h5py.File, where: str) -> np.ndarray:
     return labels.astype(np.uint8, copy=False)
 
 
-def _check_arrays(images: h5py.Dataset, texts: h5py.Dataset, image_kind: str, num_items: int, where: str) -> None:
+def _check_arrays(images: h5py.Dataset, texts: h5py.Dataset | None, image_kind: str, num_items: int,
+                  where: str) -> None:
     if image_kind == "pixels":
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
             raise CmhbenchError(
@@ -182,14 +191,26 @@ def _check_arrays(images: h5py.Dataset, texts: h5py.Dataset, image_kind: str, nu
             )
     elif images.ndim != 2 or images.dtype.kind != "f":
         raise CmhbenchError(f"{where}: '/images' is {images.dtype} {images.shape}, expected float N×D features")
-    if texts.ndim != 2 or texts.dtype.kind != "f":
+    if texts is not None and (texts.ndim != 2 or texts.dtype.kind != "f"):
         raise CmhbenchError(f"{where}: '/texts' is {texts.dtype} {texts.shape}, expected float N×T")
     for key, node in (("images", images), ("texts", texts)):
-        if node.shape[0] != num_items:
+        if node is not None and node.shape[0] != num_items:
             raise CmhbenchError(
                 f"{where}: '/{key}' has {node.shape[0]} items but '/labels' has {num_items}; "
                 "every array must have one row per item"
             )
+
+
+def _read_captions(handle: h5py.File, num_items: int, where: str, required: bool) -> np.ndarray | None:
+    """The captions as a numpy array of str, or None when the file has none."""
+    if "captions" not in handle:
+        if required:
+            raise CmhbenchError(f"{where}: text_kind is 'captions' but there is no '/captions' array")
+        return None
+    node = _require(handle, "captions", where)
+    if node.ndim != 1 or node.shape[0] != num_items or h5py.check_string_dtype(node.dtype) is None:
+        raise CmhbenchError(f"{where}: '/captions' is {node.dtype} {node.shape}, expected {num_items} UTF-8 strings")
+    return np.asarray(node.asstr()[()], dtype=object)
 
 
 def _read_split(handle: h5py.File, split: str, num_items: int, where: str) -> np.ndarray:
@@ -221,16 +242,17 @@ def _build(handle: h5py.File, where: str) -> Dataset:
         _attr(handle, key, where)
     image_kind, text_kind = _kinds(handle, where)
     images = _require(handle, "images", where)
-    texts = _require(handle, "texts", where)
+    texts = None if text_kind == "captions" else _require(handle, "texts", where)
     labels = _read_labels(handle, where)
     _check_arrays(images, texts, image_kind, len(labels), where)
+    captions = _read_captions(handle, len(labels), where, required=text_kind == "captions")
     splits = {split: _read_split(handle, split, len(labels), where) for split in SPLIT_NAMES}
     if np.intersect1d(splits["query"], splits["retrieval"]).size:
         raise CmhbenchError(f"{where}: '/splits/query' and '/splits/retrieval' overlap; they must be disjoint")
     if np.setdiff1d(splits["train"], splits["retrieval"]).size:
         raise CmhbenchError(f"{where}: '/splits/train' must be drawn from '/splits/retrieval'")
     for key, node in (("images", images), ("texts", texts)):
-        if node.dtype.kind == "f":
+        if node is not None and node.dtype.kind == "f":
             _check_finite(node, key, where)
     label_names, source_sha256 = _json_attrs(handle, labels.shape[1], where)
 
@@ -241,8 +263,9 @@ def _build(handle: h5py.File, where: str) -> Dataset:
         name=str(_attr(handle, "name", where)),
         version=str(_attr(handle, "version", where)),
         images=maybe_in_memory(images),
-        texts=maybe_in_memory(texts),
+        texts=None if texts is None else maybe_in_memory(texts),
         labels=labels,
+        captions=captions,
         splits=splits,
         label_names=list(label_names),
         image_kind=image_kind,

@@ -71,12 +71,13 @@ class Items:
     """A dataset's items in the order of its standard files."""
 
     images: ItemArray
-    texts: np.ndarray
+    texts: np.ndarray | None  # None where captions are the only text
     labels: np.ndarray
     layout: str
     files: list[Path]
     splits: dict[str, np.ndarray] | None = None  # when the files carry their own split
     notes: list[str] = field(default_factory=list)
+    captions: list[str] | None = None  # one caption (or tag string) per item
 
 
 def item_axis(array: SourceArray, counts: Iterable[int], orientation: str) -> int:

@@ -132,7 +132,8 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     images = _KeptPixels(items, keep, pixels)
     if not pixels and images.shape[1] == 0:
         raise CmhbenchError(f"{items.images.describe()}: empty image features")
-    texts = items.texts[keep]
+    texts = None if items.texts is None else items.texts[keep]
+    captions = None if items.captions is None else [items.captions[i] for i in keep]
     with progress.phase("source file digests"):
         digests = {str(f.name): sha256_file(f) for f in items.files}
     size = int(np.prod(images.shape)) * (1 if pixels else 4)
@@ -140,10 +141,11 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     names = list(label_names or profile.label_names or [f"label{i}" for i in range(profile.num_labels)])
     with progress.phase(f"writing {path.name} (images in blocks, then the content digest)", total=len(keep)) as advance:
         write_canonical(
-            path, images=images, texts=texts, labels=items.labels[keep], splits=splits, on_items=advance,
-            name=profile.name, version=f"{profile.version}:{items.layout}:{n}x{texts.shape[1]}",
+            path, images=images, texts=texts, captions=captions, labels=items.labels[keep], splits=splits,
+            on_items=advance, name=profile.name,
+            version=f"{profile.version}:{items.layout}:{n}x{0 if texts is None else texts.shape[1]}",
             label_names=names, source_sha256=digests, image_kind="pixels" if pixels else "features",
-            text_kind="bow" if _looks_like_bow(texts) else "features", protocol=profile.name,
+            text_kind=_text_kind(texts), protocol=profile.name,
             compression="lzf" if pixels and size > _LARGE_IMAGE_BYTES else None,
             extra_attrs={"source_paths": json.dumps({f.name: str(f.resolve()) for f in items.files}),
                          "layout": items.layout, "dropped_unlabeled": int(n - len(keep)),
@@ -152,6 +154,12 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     return PrepareReport(path=path, layout=items.layout, items=len(keep), dropped_unlabeled=int(n - len(keep)),
                          split_sizes={k: len(v) for k, v in splits.items()}, split_source=split_source,
                          notes=list(items.notes))
+
+
+def _text_kind(texts: np.ndarray | None) -> str:
+    if texts is None:
+        return "captions"
+    return "bow" if _looks_like_bow(texts) else "features"
 
 
 def _looks_like_bow(texts: np.ndarray) -> bool:

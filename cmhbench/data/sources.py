@@ -82,10 +82,12 @@ class DeviceStore:
         self.dataset = dataset
         self.device = device
         budget = _device_budget(device)
-        sizes = {key: _nbytes(getattr(dataset, key)) for key in ("images", "texts")}
+        # a caption-only dataset has no texts array until a text tower's tokens take its place
+        present = [key for key in ("texts", "images") if getattr(dataset, key) is not None]
+        sizes = {key: _nbytes(getattr(dataset, key)) for key in present}
         in_host_memory = {key: isinstance(getattr(dataset, key), np.ndarray) for key in sizes}
         self.feeds: dict[str, _ArrayFeed] = {}
-        for key in ("texts", "images"):  # texts first: small and always worth keeping resident
+        for key in present:  # texts first: small and always worth keeping resident
             resident = in_host_memory[key] and sizes[key] <= budget
             if resident:
                 budget -= sizes[key]
@@ -152,8 +154,7 @@ class SplitData:
         rows = self.rows[positions]
         order = np.argsort(rows, kind="stable")
         arrays = {}
-        for key in ("images", "texts"):
-            feed = self.store.feeds[key]
+        for key, feed in self.store.feeds.items():
             if feed.is_resident:
                 arrays[key] = feed.gather(torch.from_numpy(rows).to(self.device))
             else:  # read in file order, then put back in the order asked for

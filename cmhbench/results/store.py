@@ -33,7 +33,9 @@ def run_definition(*, method: str, hyperparameters: Mapping[str, Any], preset: s
     return {**extra,
         "schema_version": DEFINITION_VERSION,
         "method": {"name": method, "hyperparameters": dict(hyperparameters), "preset": preset},
-        "dataset": {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes")},
+        # the captions' digest where the run read captions (absent otherwise: no earlier run moved)
+        "dataset": {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes",
+                                                  "captions_sha256") if key in dataset or key != "captions_sha256"},
         "protocol": dict(protocol),
         "bits": int(bits),
         "seed": int(seed),

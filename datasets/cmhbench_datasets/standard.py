@@ -9,7 +9,7 @@ from pathlib import Path
 from cmhbench.data.layouts import Items, load_items
 from cmhbench.data.prepare import DatasetProfile, open_prepared
 from cmhbench.specs import Citation, DatasetSpec, Protocol
-from cmhbench_datasets import image_list, wiki
+from cmhbench_datasets import dchmt_files, image_list, wiki
 from cmhbench_datasets.label_pins import standard_pins
 from cmhbench_datasets.split_files import fixed_split
 
@@ -29,6 +29,19 @@ def _mirflickr_reader(sources: Sequence[str | Path], orientation: str = "auto") 
     if listed:
         return image_list.read_image_list(sources, num_labels=24)
     return load_items(sources, counts=(20015,), num_labels=24, orientation=orientation)
+
+
+def _dchmt_profile(name: str, title: str, count: int, num_labels: int, query: int, train: int,
+                   where: str) -> DatasetProfile:
+    """A DCHMT-format item set: a dataset of its own (its cleaning is not the DCMH lineage's), version
+    "dchmt", MITH's split."""
+    return DatasetProfile(
+        name=name, title=title, counts=(count,), num_labels=num_labels, query=query, train=train, version="dchmt",
+        fixed_split=dchmt_files.dchmt_split(query, train),
+        reader=partial(dchmt_files.read_dchmt_files, num_labels=num_labels, counts=(count,)),
+        where_to_get=where,
+        accepts="the DCHMT/MITH files: index.mat, caption.mat (NUS-WIDE: caption.txt) and label.mat (MATLAB v5 "
+                "as their make_*.py write them, or v7.3), and the image folder (the folder holding them all, or each)")
 
 
 def _open(name: str, options) -> object:
@@ -81,6 +94,33 @@ PROFILES = {
                 "MATLAB v5 or v7.3, HDF5 or .npz, arrays items-first or items-last, labels one-hot or class indices"),
 }
 
+# The item sets the CLIP-era methods use, in the files their releases build (kalenforn/DCHMT
+# dataset/make_*.py, DarrenZZhang/MM23-MITH dataset/*/make_*.py); counts and split sizes are MITH's.
+DCHMT_PROFILES = {
+    "mirflickr-dchmt": _dchmt_profile(
+        "mirflickr-dchmt", "MIRFLICKR-25K, DCHMT/MITH files (20,015 pairs, 24 labels, tag captions)", 20015, 24,
+        2000, 10000, "https://press.liacs.nl/mirflickr/ images; the .mat files from DCHMT's or MITH's make_mirflickr25k.py "
+                     "(MITH's README links its cleaned copy)"),
+    "nuswide-dchmt": _dchmt_profile(
+        "nuswide-dchmt", "NUS-WIDE, DCHMT/MITH files (190,421 pairs, 21 concepts, tag captions)", 190421, 21,
+        2100, 10500, "NUS-WIDE images; the files from DCHMT's or MITH's make_nuswide.py (a cleaning other than the "
+                     "DCMH lineage's 195,834 pairs)"),
+    "coco-dchmt": _dchmt_profile(
+        "coco-dchmt", "MS-COCO, DCHMT/MITH files (122,218 pairs, 80 categories, one caption each)", 122218, 80,
+        5000, 10000, "https://cocodataset.org train and val images; the files from DCHMT's make_coco.py or MITH's"),
+}
+PROFILES.update(DCHMT_PROFILES)
+
+
+def _clip_spec(profile: DatasetProfile, description: str, citation: Citation) -> DatasetSpec:
+    """A caption dataset: CLIP methods run here with OpenAI's weights from ~/.cache/clip by default."""
+    spec = _spec(profile, description, citation)
+    return DatasetSpec(name=spec.name, description=spec.description, citation=spec.citation,
+                       protocol=Protocol(name=profile.name, version=1, bits=(16, 32, 64), seeds=(0, 1, 2),
+                                         image_weights="openai"),
+                       open=spec.open, profile=profile, label_pins=spec.label_pins)
+
+
 SPECS = [
     _spec(PROFILES["mirflickr"], "MIRFLICKR-25K: 20,015 Flickr images with tags, 24 labels",
           Citation("The MIR Flickr Retrieval Evaluation", "ACM MIR", 2008, "Huiskes, Lew")),
@@ -97,4 +137,11 @@ SPECS = [
           # v2: a method's "features" preset applies (DCMH: rates for feature inputs, see its FEATURE_INPUTS);
           # published schedules otherwise
           bits=(16, 32, 64), version=2, preset="features"),
+    _clip_spec(DCHMT_PROFILES["mirflickr-dchmt"], "MIRFLICKR-25K in the DCHMT/MITH files: images and tag captions",
+               Citation("The MIR Flickr Retrieval Evaluation", "ACM MIR", 2008, "Huiskes, Lew")),
+    _clip_spec(DCHMT_PROFILES["nuswide-dchmt"], "NUS-WIDE in the DCHMT/MITH files: images and tag captions",
+               Citation("NUS-WIDE: A Real-World Web Image Database from National University of Singapore",
+                        "ACM CIVR", 2009, "Chua et al.")),
+    _clip_spec(DCHMT_PROFILES["coco-dchmt"], "MS-COCO in the DCHMT/MITH files: images and one caption each",
+               Citation("Microsoft COCO: Common Objects in Context", "ECCV", 2014, "Lin et al.")),
 ]

@@ -7,6 +7,11 @@ is a binary bag of words holding a few of each present label's words plus random
 (sometimes a label's words are missing: label noise on the text side). Learning is possible and
 measurable, but neither modality is a clean copy of the labels.
 
+Each item also has a caption, for CLIP's text tower: its words, each bag-of-words column named by a
+made-up two-syllable word (`word_names`). Captions are derived from the stored
+bag of words when the dataset is opened, so the file, its digest and every existing run are as
+they were; a run that reads captions has their digest in its definition.
+
 Splits follow the MIRFLICKR-25K proportions: 10 % queries, half of the items for training, drawn
 from the retrieval set. Files are cached as canonical HDF5 keyed by every generation parameter.
 """
@@ -123,6 +128,27 @@ def generate(size: int = 1000, image_size: int = 32, vocabulary: int = 400, seed
             "splits": {"query": query, "retrieval": retrieval, "train": train}}
 
 
+_CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def word_names(vocabulary: int) -> list[str]:
+    """A distinct made-up two-syllable word for each bag-of-words column (one or two of CLIP's BPE
+    tokens, so that a caption fits the 32 tokens DCHMT and MITH read), the same on every machine."""
+    syllables = [c + v for c in _CONSONANTS for v in _VOWELS]
+    words = [a + b for a in syllables for b in syllables]
+    if vocabulary > len(words):
+        raise CmhbenchError(f"toy option vocabulary={vocabulary}: captions name at most {len(words)} words")
+    order = np.random.default_rng(12345).permutation(len(words))[:vocabulary]
+    return [words[i] for i in order]
+
+
+def captions_from_words(texts: np.ndarray) -> np.ndarray:
+    """Each present word's name, in column order: one caption per item."""
+    names = word_names(texts.shape[1])
+    return np.asarray([" ".join(names[j] for j in np.flatnonzero(row)) for row in texts],
+                      dtype=object)
+
+
 def parse_options(options: Mapping[str, Any]) -> dict[str, int]:
     unknown = set(options) - set(OPTION_DEFAULTS)
     if unknown:
@@ -146,7 +172,7 @@ def open_toy(options: Mapping[str, Any]) -> Dataset:
     path = cache_home() / "toy" / name
     if path.exists():
         try:
-            return load_canonical(path)
+            return _with_captions(load_canonical(path))
         except CmhbenchError:  # a cached copy written by an older cmhbench, or damaged: generate it again
             pass
     arrays = generate(**params)
@@ -155,4 +181,9 @@ def open_toy(options: Mapping[str, Any]) -> Dataset:
         label_names=LABEL_NAMES, source_sha256={"generator": digest},
         image_kind="pixels", text_kind="bow", protocol="toy",
     )
-    return load_canonical(path)
+    return _with_captions(load_canonical(path))
+
+
+def _with_captions(dataset: Dataset) -> Dataset:
+    dataset.captions = captions_from_words(np.asarray(dataset.texts))
+    return dataset
