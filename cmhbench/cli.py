@@ -115,7 +115,8 @@ def run_options(command):
 @run_options
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a hyper-parameter.")
 @click.option("--image-encoder", help="Override the image encoder (see `cmhbench encoders`).")
-@click.option("--image-weights", help="none, imagenet or a path to a state-dict file.")
+@click.option("--image-weights", help="none, imagenet, openai (CLIP), toy (toy-cnn, clip-tiny) or a path to a "
+              "weights file.")
 @click.option("--force", is_flag=True, help="Run again even when the result file exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--log-losses", is_flag=True, help="Print every epoch's losses as a line.")

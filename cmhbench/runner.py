@@ -82,7 +82,9 @@ def choose_encoders(request: RunRequest, method: MethodSpec, dataset_spec: Datas
         return choose_clip_towers(request, method, dataset_spec, dataset, registry)
     text = {"name": protocol.text_encoder, "weights": "none"}
     if dataset.text_kind not in registry.encoder(protocol.text_encoder).accepts:
-        raise CmhbenchError(f"text encoder {protocol.text_encoder} cannot read {dataset.text_kind} texts")
+        hint = ("; only CLIP methods (dchmt, mith) read captions" if dataset.text_kind == "captions" else "")
+        raise CmhbenchError(f"{method.name} reads texts with {protocol.text_encoder}, which cannot read dataset "
+                            f"{dataset.name}'s {dataset.text_kind} texts{hint}")
     if method.input == "direct":  # no backbone: the method reads the stored images itself
         if request.image_encoder or request.image_weights:
             raise CmhbenchError(f"{method.name} takes images directly (no backbone): --image-encoder and "
@@ -136,7 +138,12 @@ def choose_clip_towers(request: RunRequest, method: MethodSpec, dataset_spec: Da
     if dataset.image_kind != "pixels":
         raise CmhbenchError(f"{method.name} fine-tunes CLIP's image tower on pixels; dataset {dataset.name} has image "
                             "features")
-    weights = request.image_weights or protocol.clip_weights
+    # the protocol's weights are its own CLIP's (the toy's "toy" exist for clip-tiny only)
+    own = protocol.clip_encoder is None or image_name == protocol.clip_encoder
+    weights = request.image_weights or (protocol.clip_weights if own else "none")
+    if weights not in ("none", "", "openai", "toy", "imagenet") and not Path(weights).expanduser().is_file():
+        raise CmhbenchError(f"--image-weights {weights}: no such file (a CLIP weights file such as OpenAI's "
+                            "ViT-B-32.pt, or openai, toy, none)")  # refused before any work, in every sweep job
     return {"image": {"name": image_name, "weights": weights}, "text": {"name": towers[0], "weights": weights}}
 
 
@@ -343,14 +350,15 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
         seed_everything(p.request.seed)
     text_encoder = registry.encoder(text["name"]).create(text["weights"], dataset.text_dim)
-    if "captions" in registry.encoder(text["name"]).accepts:
+    if reads_captions(p.encoders, registry):
         with progress.phase(f"tokenizing {dataset.num_items} captions"):
             dataset = with_tokens(dataset, text_encoder.tokenize(dataset.captions))
     return dataset, image_encoder, text_encoder
 
 
 def with_tokens(dataset: Dataset, tokens: np.ndarray) -> Dataset:
-    """A view of ``dataset`` whose texts are a text tower's token ids (int N×L), fed like any text array."""
+    """A view of ``dataset`` whose texts are a text tower's token ids (int N×L), fed like any text array
+    (its ``text_kind`` "tokens" exists only in memory, never in a file)."""
     view = dataclasses.replace(dataset, texts=tokens, text_kind="tokens")
     view.__dict__.pop("_device_stores", None)
     return view

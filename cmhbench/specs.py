@@ -207,7 +207,7 @@ class Protocol:
     #: toy's "toy" weights exist for toy-cnn only, so another backbone there starts untrained
     other_image_weights: str | None = None
     #: the CLIP a CLIP method runs with here (None: the method's own, ViT-B/32) and its weights: the
-    #: toy runs them on a tiny CLIP from a random start. Not in ``as_dict``: the encoders they pick
+    #: toy runs them on a tiny CLIP pretrained on toy pairs ("toy"); another CLIP size starts untrained. Not in ``as_dict``: the encoders they pick
     #: are recorded in every run, and adding them moved no existing run
     clip_encoder: str | None = None
     clip_weights: str = "openai"

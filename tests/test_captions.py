@@ -107,6 +107,17 @@ def test_clip_methods_need_captions_and_a_clip(prepared_wiki):
     captions_only = Dataset(name="c", version="1", images=np.zeros((4, 8, 8, 3), np.uint8), texts=None,
                             labels=np.eye(4, dtype=np.uint8), splits={}, label_names=list("abcd"),
                             text_kind="captions", captions=np.array(["a"] * 4, dtype=object))
-    with pytest.raises(CmhbenchError, match="text encoder identity cannot read captions texts"):
+    with pytest.raises(CmhbenchError, match="dcmh reads texts with identity, which cannot read dataset c.s captions texts; only CLIP methods"):
         choose_encoders(RunRequest(method="dcmh", dataset="toy", bits=16), registry.method("dcmh"),
                         registry.dataset("toy"), captions_only, registry)
+
+
+def test_split_export_carries_the_captions(tmp_path):
+    """`cmhbench data splits --with-arrays` gives outside code the captions it must train on too."""
+    from cmhbench.results.submit import export_splits
+    from cmhbench_datasets.toy import open_toy
+
+    export_splits("toy", tmp_path / "splits.npz", dataset_options={"size": 100}, with_arrays=True)
+    with np.load(tmp_path / "splits.npz", allow_pickle=False) as data:
+        assert list(data["captions"]) == list(open_toy({"size": 100}).captions)
+        assert data["texts"].shape == (100, 400)

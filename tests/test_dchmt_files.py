@@ -42,7 +42,8 @@ def mith_builder(out: Path, image_root: str) -> tuple[list[str], np.ndarray]:
 
 def dchmt_builder(out: Path, image_root: str) -> tuple[list[str], np.ndarray]:
     """kalenforn/DCHMT dataset/make_mirflickr25k.py's saving: [[caption], ...], float64 'category'
-    vectors, paths under <root>/mirflickr/."""
+    vectors, paths under <root>/mirflickr/ (its builder orders items by string-sorted ids and reads the
+    raw tags; the same lists in their order stand in here: the file format is what is tested)."""
     tags, labels, images = _mirflickr_lists()
     captions = [" ".join(line.strip().split(",")).strip() for line in tags]
     out.mkdir(parents=True, exist_ok=True)
@@ -93,6 +94,7 @@ def test_dchmt_files_and_a_v73_resave_read_the_same(tmp_path):
     captions, labels = dchmt_builder(tmp_path / "dchmt", "/data/mirflickr25k")
     items = read_dchmt_files([tmp_path / "dchmt"], num_labels=24, counts=(20015,))
     assert items.captions == captions and np.array_equal(items.labels, labels.astype(np.uint8))
+    assert items.layout == "dchmt-files"  # its builder's item order differs from MITH's: named in the version
     paths = [f"/data/mirflickr25k/mirflickr/im{i}.jpg" for i in range(1, 20016)]
     v73 = tmp_path / "v73"
     v73.mkdir()
@@ -165,4 +167,4 @@ def test_prepared_end_to_end(tmp_path):
     split = dchmt_split(5, 20)(40)
     assert np.array_equal(dataset.splits["query"], np.sort(split["query"]))
     assert np.array_equal(dataset.splits["train"], np.sort(split["train"]))
-    assert dataset.image_shape == (224, 224, 3) and dataset.version.startswith("dchmt:dchmt:40x0")
+    assert dataset.image_shape == (224, 224, 3) and dataset.version.startswith("dchmt:mith-files:40x0")

@@ -210,7 +210,10 @@ def _read_captions(handle: h5py.File, num_items: int, where: str, required: bool
     node = _require(handle, "captions", where)
     if node.ndim != 1 or node.shape[0] != num_items or h5py.check_string_dtype(node.dtype) is None:
         raise CmhbenchError(f"{where}: '/captions' is {node.dtype} {node.shape}, expected {num_items} UTF-8 strings")
-    return np.asarray(node.asstr()[()], dtype=object)
+    try:
+        return np.asarray(node.asstr()[()], dtype=object)
+    except UnicodeDecodeError as exc:
+        raise CmhbenchError(f"{where}: '/captions' holds bytes that are not UTF-8 ({exc}); prepare the file again") from None
 
 
 def _read_split(handle: h5py.File, split: str, num_items: int, where: str) -> np.ndarray:

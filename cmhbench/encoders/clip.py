@@ -80,7 +80,7 @@ def resolve_weights(name: str, weights: str) -> Path | None:
     if weights == "openai":
         if name not in OPENAI_FILES:
             raise CmhbenchError(f"{name} has no OpenAI weights (it is cmhbench's own test size); use --image-weights "
-                                "none or a file saved from it")
+                                "toy (pretrained on toy pairs), none, or a file saved from it")
         folder = Path(os.environ.get("CMHBENCH_CLIP_DIR", "~/.cache/clip")).expanduser()
         path = folder / OPENAI_FILES[name]
         if not path.is_file():
@@ -186,8 +186,6 @@ class ClipImageEncoder(Encoder):
 class ClipTextEncoder(Encoder):
     """int token ids N×L (from `tokenize`) -> the text transformer (causal mask) -> the projected
     feature at each sequence's end-of-text token (``out_dim``)."""
-
-    takes_captions = True
 
     def __init__(self, model: nn.Module):
         super().__init__()

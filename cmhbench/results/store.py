@@ -33,9 +33,7 @@ def run_definition(*, method: str, hyperparameters: Mapping[str, Any], preset: s
     return {**extra,
         "schema_version": DEFINITION_VERSION,
         "method": {"name": method, "hyperparameters": dict(hyperparameters), "preset": preset},
-        # the captions' digest where the run read captions (absent otherwise: no earlier run moved)
-        "dataset": {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes",
-                                                  "captions_sha256") if key in dataset or key != "captions_sha256"},
+        "dataset": _dataset_identity(dataset),
         "protocol": dict(protocol),
         "bits": int(bits),
         "seed": int(seed),
@@ -43,6 +41,13 @@ def run_definition(*, method: str, hyperparameters: Mapping[str, Any], preset: s
         "encoders": dict(encoders),
         "directions": list(directions),
     }
+
+
+def _dataset_identity(dataset: Mapping[str, Any]) -> dict[str, Any]:
+    identity = {key: dataset[key] for key in ("name", "version", "sha256", "options", "split_sizes")}
+    if "captions_sha256" in dataset:  # only runs that read captions have it: no earlier run moved
+        identity["captions_sha256"] = dataset["captions_sha256"]
+    return identity
 
 
 def definition_of_result(result: Mapping[str, Any]) -> dict[str, Any]:

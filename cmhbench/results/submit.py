@@ -101,11 +101,14 @@ def export_splits(dataset: str, out: str | Path, dataset_options: Mapping[str, A
     data = open_dataset(get_registry().dataset(dataset), dict(dataset_options or {}))
     arrays = {"labels": data.labels, **{f"{split}_ids": ids for split, ids in data.splits.items()}}
     if with_arrays:
-        size = data.images.size * data.images.dtype.itemsize + data.texts.size * data.texts.dtype.itemsize
+        texts = {} if data.texts is None else {"texts": data.texts}  # a caption-only dataset has none
+        size = sum(a.size * a.dtype.itemsize for a in (data.images, *texts.values()))
         if size > MAX_EXPORT_BYTES:
             raise CmhbenchError(f"--with-arrays: {dataset}'s images and texts are {size / 1024**3:.1f} GiB; write the "
                                 "splits alone and read the data from your own files")
-        arrays.update(images=np.asarray(data.images), texts=np.asarray(data.texts))
+        arrays.update(images=np.asarray(data.images), **{k: np.asarray(v) for k, v in texts.items()})
+        if data.captions is not None:  # UTF-8 strings: numpy's fixed-width unicode, no pickled objects
+            arrays["captions"] = np.asarray(list(data.captions), dtype=str)
     with atomic_path(Path(out)) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return {split: len(ids) for split, ids in data.splits.items()}

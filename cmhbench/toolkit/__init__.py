@@ -5,6 +5,7 @@ documented in docs/writing-a-method.md.
 """
 
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
+from cmhbench.toolkit.bert_adam import BertAdam
 from cmhbench.toolkit.codes import TwoNetworkCodes
 from cmhbench.toolkit.init import normal_init, tanh_head_std, without_dropout
 from cmhbench.toolkit.inputs import InputNormaliser
@@ -12,6 +13,6 @@ from cmhbench.toolkit.linear import LinearHashing
 from cmhbench.toolkit.schedules import log_uniform_schedule, set_lr
 from cmhbench.toolkit.similarity import similarity
 
-__all__ = ["HashingMethod", "InputNormaliser", "LinearHashing", "MethodSetup", "TwoNetworkCodes",
+__all__ = ["BertAdam", "HashingMethod", "InputNormaliser", "LinearHashing", "MethodSetup", "TwoNetworkCodes",
            "log_uniform_schedule", "normal_init", "set_lr", "similarity", "tanh_head_std", "to_codes",
            "without_dropout"]

@@ -16,7 +16,9 @@ re-save is read too):
 Images are decoded and resized to 224×224 with bicubic filtering, the transform both releases apply
 to query and retrieval images. The split is MITH's (``load_data.py:split_data``): a permutation of
 the items drawn with numpy's seed 1, the first ``query`` items as queries, the next ``train`` for
-training, everything but the queries as the retrieval set.
+training, everything but the queries as the retrieval set. It is MITH's queries only on MITH's
+files: DCHMT's builders order the items otherwise, so the prepared version names the builder
+(``mith-files`` or ``dchmt-files``, from the label key).
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ from cmhbench.errors import CmhbenchError
 
 IMAGE_SIZE = 224
 LABEL_KEYS = ("category", "label")  # DCHMT's, MITH's
+#: the layout recorded in the prepared version, by the builder the label key gives away: DCHMT's
+#: make_mirflickr25k.py orders items by string-sorted ids and takes the raw tags, MITH's keeps the
+#: cleaned lists' order, so the two builders' files are different item orders (and splits)
+LAYOUTS = {"category": "dchmt-files", "label": "mith-files"}
 SPLIT_SEED = 1  # MITH's split_data: np.random.seed(seed=1), "fixed to 1 for all experiments"
-LAYOUT = "dchmt"
 
 
 def dchmt_split(query: int, train: int):
@@ -118,7 +123,8 @@ def read_strings(path: Path, key: str) -> list[str]:
     return _v73_strings(path, key) if _is_hdf5(path) else _v5_strings(path, key)
 
 
-def read_labels(path: Path, num_labels: int) -> np.ndarray:
+def read_labels(path: Path, num_labels: int) -> tuple[np.ndarray, str]:
+    """The labels and the key they were under."""
     from cmhbench.data.readers import read_source
 
     arrays = read_source(path)
@@ -128,13 +134,16 @@ def read_labels(path: Path, num_labels: int) -> np.ndarray:
     values = arrays[key].read()
     if values.ndim == 2 and values.shape[1] != num_labels and values.shape[0] == num_labels:
         values = values.T  # a v5 file written from MATLAB's C×N
-    return to_labels(values, num_labels, f"{path}: '{key}'")
+    return to_labels(values, num_labels, f"{path}: '{key}'"), key
 
 
 def read_captions(path: Path) -> list[str]:
     if path.suffix == ".txt":  # DCHMT's NUS-WIDE: one caption per line
         check_regular_file(path, "source file")
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        try:
+            return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as exc:
+            raise CmhbenchError(f"{path}: not UTF-8 text ({exc}); expected one caption per line") from None
     return read_strings(path, "caption")
 
 
@@ -159,33 +168,34 @@ def find_files(sources: Sequence[str | Path]) -> tuple[dict[str, Path], list[Pat
     missing = [name for name in ("index", "caption", "label") if name not in files]
     if missing:
         raise CmhbenchError("the DCHMT layout needs index.mat, caption.mat (or caption.txt) and label.mat and the "
-                            f"image folder; missing {', '.join(m + ('.mat' if m != 'caption' else '.mat/.txt') for m in missing)}")
+                            f"image folder; missing {', '.join(m + ('.mat' if m != 'caption' else '.mat/.txt') for m in missing)} "
+                            f"(looked in {', '.join(str(Path(s)) for s in sources)})")
     return files, folders
 
 
 def locate_image(written: str, folders: Sequence[Path], index_file: Path) -> Path:
-    """The image the builder wrote as ``written``: that path if it exists, else its last one, two or
-    three components under a source folder (or beside index.mat)."""
-    path = Path(written)
-    if path.is_file():
-        return path
+    """The image the builder wrote as ``written``: its last one, two or three path components under a
+    source folder (or beside index.mat), else the path as written (the builder's own machine)."""
     parts = Path(written.replace("\\", "/")).parts
     for folder in [*folders, index_file.parent]:
         for depth in (1, 2, 3):
             candidate = folder.joinpath(*parts[-depth:])
             if candidate.is_file():
                 return candidate
+    if Path(written).is_absolute() and Path(written).is_file():
+        return Path(written)
     raise CmhbenchError(f"image {written} (listed in {index_file}) was not found as written nor under "
                         f"{', '.join(str(f) for f in folders) or index_file.parent}; give the image folder with --source")
 
 
 def read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    check_regular_file(path, "image")
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
+    except Exception as exc:  # PIL raises OSError subclasses, DecompressionBombError, ValueError, ...
         raise CmhbenchError(f"image {path} cannot be decoded ({exc})") from None
 
 
@@ -195,7 +205,7 @@ def read_dchmt_files(sources: Sequence[str | Path], *, num_labels: int, counts: 
     files, folders = find_files(sources)
     image_paths = read_strings(files["index"], "index")
     captions = read_captions(files["caption"])
-    labels = read_labels(files["label"], num_labels)
+    labels, label_key = read_labels(files["label"], num_labels)
     n = len(image_paths)
     for role, count in (("caption", len(captions)), ("label", len(labels))):
         if count != n:
@@ -211,5 +221,5 @@ def read_dchmt_files(sources: Sequence[str | Path], *, num_labels: int, counts: 
     source = SourceArray(files["index"], "index", (n, IMAGE_SIZE, IMAGE_SIZE, 3), np.dtype(np.uint8), read)
     empty = sum(1 for c in captions if not c)
     return Items(images=ItemArray([(source, 0)], "images"), texts=None, captions=captions, labels=labels,
-                 layout=LAYOUT, files=[files["index"], files["caption"], files["label"]],
+                 layout=LAYOUTS[label_key], files=[files["index"], files["caption"], files["label"]],
                  notes=[f"{n} captions ({empty} empty)"])

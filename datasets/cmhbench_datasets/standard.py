@@ -112,15 +112,6 @@ DCHMT_PROFILES = {
 PROFILES.update(DCHMT_PROFILES)
 
 
-def _clip_spec(profile: DatasetProfile, description: str, citation: Citation) -> DatasetSpec:
-    """A caption dataset: CLIP methods run here with OpenAI's weights from ~/.cache/clip by default."""
-    spec = _spec(profile, description, citation)
-    return DatasetSpec(name=spec.name, description=spec.description, citation=spec.citation,
-                       protocol=Protocol(name=profile.name, version=1, bits=(16, 32, 64), seeds=(0, 1, 2),
-                                         image_weights="openai"),
-                       open=spec.open, profile=profile, label_pins=spec.label_pins)
-
-
 SPECS = [
     _spec(PROFILES["mirflickr"], "MIRFLICKR-25K: 20,015 Flickr images with tags, 24 labels",
           Citation("The MIR Flickr Retrieval Evaluation", "ACM MIR", 2008, "Huiskes, Lew")),
@@ -137,11 +128,13 @@ SPECS = [
           # v2: a method's "features" preset applies (DCMH: rates for feature inputs, see its FEATURE_INPUTS);
           # published schedules otherwise
           bits=(16, 32, 64), version=2, preset="features"),
-    _clip_spec(DCHMT_PROFILES["mirflickr-dchmt"], "MIRFLICKR-25K in the DCHMT/MITH files: images and tag captions",
-               Citation("The MIR Flickr Retrieval Evaluation", "ACM MIR", 2008, "Huiskes, Lew")),
-    _clip_spec(DCHMT_PROFILES["nuswide-dchmt"], "NUS-WIDE in the DCHMT/MITH files: images and tag captions",
-               Citation("NUS-WIDE: A Real-World Web Image Database from National University of Singapore",
-                        "ACM CIVR", 2009, "Chua et al.")),
-    _clip_spec(DCHMT_PROFILES["coco-dchmt"], "MS-COCO in the DCHMT/MITH files: images and one caption each",
-               Citation("Microsoft COCO: Common Objects in Context", "ECCV", 2014, "Lin et al.")),
+    # caption datasets: CLIP methods run with OpenAI's weights (Protocol.clip_weights, ~/.cache/clip)
+    _spec(DCHMT_PROFILES["mirflickr-dchmt"], "MIRFLICKR-25K in the DCHMT/MITH files: images and tag captions",
+          Citation("The MIR Flickr Retrieval Evaluation", "ACM MIR", 2008, "Huiskes, Lew")),
+    _spec(DCHMT_PROFILES["nuswide-dchmt"], "NUS-WIDE in the DCHMT/MITH files: images and tag captions",
+          Citation("NUS-WIDE: A Real-World Web Image Database from National University of Singapore",
+                   "ACM CIVR", 2009, "Chua et al.")),
+    # DCHMT's README gives MS-COCO settings of its own (its `coco` preset), applied here
+    _spec(DCHMT_PROFILES["coco-dchmt"], "MS-COCO in the DCHMT/MITH files: images and one caption each",
+          Citation("Microsoft COCO: Common Objects in Context", "ECCV", 2014, "Lin et al."), preset="coco"),
 ]

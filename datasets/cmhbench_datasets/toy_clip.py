@@ -1,9 +1,10 @@
 """`clip-tiny` with ``--image-weights toy``: the toy protocol's stand-in for OpenAI's CLIP weights.
 
-The CLIP-era methods fine-tune a CLIP that was pretrained contrastively on image–text pairs; from a
-random start, measured on the conformance check's toy (DCHMT, 2 epochs), the tiny CLIP's image
-features barely differ between images (per-dimension spread 0.10 against a shared component of
-0.72) and the image codes collapse to one or two values. So, as toy-cnn is pretrained on disjoint toy
+The CLIP-era methods fine-tune a CLIP that was pretrained contrastively on image–text pairs. From a
+random start the tiny CLIP's image features barely differ between images (per-dimension spread 0.10
+against a shared component of 0.72), so a short run cannot tell images apart: DCHMT's image codes in
+the conformance check (50 items, 2 epochs) collapsed to one or two values. Over the toy's full 120
+epochs a random start catches up (DCHMT 0.701 / 0.698 mAP from random, 0.705 / 0.681 pretrained). So, as toy-cnn is pretrained on disjoint toy
 images for the CNN methods, the tiny CLIP is pretrained here with CLIP's own objective (symmetric
 InfoNCE between the two towers, a learnt temperature from 1/0.07) on toy image–caption pairs drawn
 from a generator seed no toy option uses by default, once, and cached under
@@ -65,12 +66,15 @@ def pretrain() -> dict[str, torch.Tensor]:
 
 def load_pretrained() -> dict[str, torch.Tensor]:
     path = pretrained_path()
-    if not path.exists():
-        state = pretrain()
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        return state
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if path.exists():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a damaged cache: pretrain again, as the toy regenerates its own
+            pass
+    state = pretrain()
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return state
 
 
 def _model(weights: str):

@@ -26,14 +26,14 @@ class DCHMTParams:
     loss_type: Literal["l2", "l1"] = "l2"
     #: the margin of dissimilar pairs: √(2K·vartheta) (euclidean)
     vartheta: float = 0.5
-    #: the distance below which similar pairs cost nothing (cosine)
+    #: the distance below which similar pairs cost nothing (cosine; 0 means the release's 0.05)
     sim_threshold: float = 0.1
 
 
 PRESETS = {
     # the README's MS-COCO command (the only per-dataset settings the release gives)
     "coco": {"vartheta": 0.75, "lr": 1e-4, "batch_size": 256},
-    # the toy: a tiny CLIP from a random start (no pretrained weights exist for it), so CLIP trains at
+    # the toy: its tiny CLIP is pretrained only briefly on toy pairs (toy_clip.py), so CLIP trains at
     # the heads' rate; measured in docs/methods/dchmt.md
     "quick": {"clip_lr": 1e-3},
     # the conformance check's 50 items in batches of 16

@@ -21,7 +21,8 @@ def pair_loss(a: torch.Tensor, b: torch.Tensor, similar: torch.Tensor, bits: int
         negative = margin * dissimilar - (distance * dissimilar).clamp(max=margin)
     else:
         distance = 1 - _normalised(a) @ _normalised(b).T
-        positive = (distance * similar).clamp(min=hp.sim_threshold) - hp.sim_threshold
+        threshold = hp.sim_threshold if hp.sim_threshold != 0 else 0.05  # the release's default when given 0
+        positive = (distance * similar).clamp(min=threshold) - threshold
         negative = dissimilar - (distance * dissimilar).clamp(max=1.0)
     if hp.loss_type == "l2":
         positive, negative = positive.pow(2), negative.pow(2)

@@ -38,7 +38,7 @@ class MITHParams:
 
 
 PRESETS = {
-    # the toy: a tiny CLIP from a random start (no pretrained weights exist for it), so CLIP trains at
+    # the toy: its tiny CLIP is pretrained only briefly on toy pairs (toy_clip.py), so CLIP trains at
     # the hashing module's rate; measured in docs/methods/mith.md
     "quick": {"clip_lr": 1e-3, "batch_size": 64},
     # the conformance check's 50 items in batches of 16
