@@ -10,7 +10,9 @@ from cmhbench.plugins.registry import get_registry
 from cmhbench.runner import RunRequest, run
 
 TINY_TOY = {"size": 80, "image_size": 32, "vocabulary": 160}
-BUILT_IN = ["dcmh", "ssah", "daph", "cvh", "scm-orth", "scm-seq", "cmfh"]
+BUILT_IN = ["dcmh", "ssah", "daph", "cvh", "scm-orth", "scm-seq", "cmfh", "dchmt", "mith"]
+#: the CLIP methods fine-tune the toy's tiny CLIP (both towers); the others a random toy-cnn
+CLIP_METHODS = {"dchmt", "mith"}
 
 
 def test_every_built_in_method_is_covered():
@@ -23,7 +25,8 @@ def test_every_built_in_method_is_covered():
 def test_trains_under_bf16_autocast_on_the_cpu(method, tmp_path):
     outcome = run(RunRequest(method=method, dataset="toy", bits=16, seed=0, epochs=1, device="cpu",
                              precision="bf16", quiet=True, dataset_options=TINY_TOY, results_dir=tmp_path,
-                             image_encoder="toy-cnn", image_weights="none"))
+                             image_encoder="clip-tiny" if method in CLIP_METHODS else "toy-cnn",
+                             image_weights="none"))
     result = outcome.result
     assert result["training"]["precision"] == "bf16"
     losses = [value for entry in result["training"]["history"] for key, value in entry.items()

@@ -105,8 +105,7 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
         else:
             items = load_items(sources, counts=profile.counts, num_labels=profile.num_labels, orientation=orientation)
     n = len(items.labels)
-    labelled = items.labels.sum(1) > 0
-    keep = np.flatnonzero(labelled)
+    keep = np.flatnonzero(items.labels.sum(1) > 0)  # items without any label are dropped
     remap = np.full(n, -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
 
@@ -132,8 +131,8 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     images = _KeptPixels(items, keep, pixels)
     if not pixels and images.shape[1] == 0:
         raise CmhbenchError(f"{items.images.describe()}: empty image features")
-    texts = None if items.texts is None else items.texts[keep]
-    captions = None if items.captions is None else [items.captions[i] for i in keep]
+    texts, captions = (None if items.texts is None else items.texts[keep]), _kept(items.captions, keep)
+    text_width = 0 if texts is None else texts.shape[1]
     with progress.phase("source file digests"):
         digests = {str(f.name): sha256_file(f) for f in items.files}
     size = int(np.prod(images.shape)) * (1 if pixels else 4)
@@ -142,8 +141,7 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     with progress.phase(f"writing {path.name} (images in blocks, then the content digest)", total=len(keep)) as advance:
         write_canonical(
             path, images=images, texts=texts, captions=captions, labels=items.labels[keep], splits=splits,
-            on_items=advance, name=profile.name,
-            version=f"{profile.version}:{items.layout}:{n}x{0 if texts is None else texts.shape[1]}",
+            on_items=advance, name=profile.name, version=f"{profile.version}:{items.layout}:{n}x{text_width}",
             label_names=names, source_sha256=digests, image_kind="pixels" if pixels else "features",
             text_kind=_text_kind(texts), protocol=profile.name,
             compression="lzf" if pixels and size > _LARGE_IMAGE_BYTES else None,
@@ -154,6 +152,10 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     return PrepareReport(path=path, layout=items.layout, items=len(keep), dropped_unlabeled=int(n - len(keep)),
                          split_sizes={k: len(v) for k, v in splits.items()}, split_source=split_source,
                          notes=list(items.notes))
+
+
+def _kept(captions: list[str] | None, keep: np.ndarray) -> list[str] | None:
+    return None if captions is None else [captions[i] for i in keep]
 
 
 def _text_kind(texts: np.ndarray | None) -> str:

@@ -13,16 +13,13 @@ every pretraining setting, so every later run loads the same weights.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cmhbench.encoders.toycnn import OUT_DIM, ToyCnnEncoder, create_toy_cnn
-from cmhbench.fsutil import atomic_path, cache_home
 from cmhbench_datasets import toy
+from cmhbench_datasets.pretrained_cache import cache_path, load_or_pretrain
 
 PRETRAINING = {"size": 2000, "image_size": 32, "vocabulary": 120, "seed": 1_000_003,
                "epochs": 12, "batch_size": 64, "lr": 1e-3, "init_seed": 0}
@@ -30,9 +27,7 @@ ARCHITECTURE_VERSION = "1"
 
 
 def pretrained_path():
-    key = json.dumps({"generator": toy.GENERATOR_VERSION, "architecture": ARCHITECTURE_VERSION, **PRETRAINING},
-                     sort_keys=True)
-    return cache_home() / "toy-cnn" / f"toy-pretrained-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+    return cache_path("toy-cnn", PRETRAINING, ARCHITECTURE_VERSION)
 
 
 def pretrain() -> dict[str, torch.Tensor]:
@@ -60,13 +55,7 @@ def pretrain() -> dict[str, torch.Tensor]:
 
 
 def load_pretrained() -> dict[str, torch.Tensor]:
-    path = pretrained_path()
-    if not path.exists():
-        state = pretrain()
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        return state
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_or_pretrain(pretrained_path(), pretrain)
 
 
 def create(weights: str, input_dim: int | None = None) -> ToyCnnEncoder:

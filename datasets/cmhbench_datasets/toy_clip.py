@@ -13,16 +13,14 @@ from a generator seed no toy option uses by default, once, and cached under
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 import torch
 import torch.nn.functional as F
 
 from cmhbench.encoders.clip import ClipImageEncoder, ClipTextEncoder, build_clip, load_clip
-from cmhbench.fsutil import atomic_path, cache_home
 from cmhbench_datasets import toy
+from cmhbench_datasets.pretrained_cache import cache_path, load_or_pretrain
 
 PRETRAINING = {"size": 2000, "image_size": 32, "vocabulary": 400, "seed": 1_000_003,
                "epochs": 10, "batch_size": 64, "lr": 1e-3, "init_seed": 0}
@@ -30,9 +28,7 @@ ARCHITECTURE_VERSION = "1"
 
 
 def pretrained_path():
-    key = json.dumps({"generator": toy.GENERATOR_VERSION, "architecture": ARCHITECTURE_VERSION, **PRETRAINING},
-                     sort_keys=True)
-    return cache_home() / "clip-tiny" / f"toy-pretrained-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+    return cache_path("clip-tiny", PRETRAINING, ARCHITECTURE_VERSION)
 
 
 def pretrain() -> dict[str, torch.Tensor]:
@@ -65,16 +61,7 @@ def pretrain() -> dict[str, torch.Tensor]:
 
 
 def load_pretrained() -> dict[str, torch.Tensor]:
-    path = pretrained_path()
-    if path.exists():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # a damaged cache: pretrain again, as the toy regenerates its own
-            pass
-    state = pretrain()
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    return state
+    return load_or_pretrain(pretrained_path(), pretrain)
 
 
 def _model(weights: str):
