@@ -39,6 +39,20 @@ class BertAdam(torch.optim.Optimizer):
                         weight_decay=weight_decay, max_grad_norm=max_grad_norm)
         super().__init__(params, defaults)
 
+    @classmethod
+    def for_fine_tuning(cls, backbone_params, head_params, hp) -> "BertAdam":
+        """The two releases' setting: the backbone at ``hp.clip_lr``, the heads at ``hp.lr``, betas
+        (0.9, 0.98), eps 1e-6, clipping at 1.0, ``hp.weight_decay`` and ``hp.warmup_proportion``; the
+        schedule's length is laid by `lay_schedule` once the run's budget is known."""
+        return cls([{"params": list(backbone_params), "lr": hp.clip_lr}, {"params": list(head_params), "lr": hp.lr}],
+                   lr=hp.lr, total_steps=1, warmup=hp.warmup_proportion, betas=(0.9, 0.98), eps=1e-6,
+                   weight_decay=hp.weight_decay, max_grad_norm=1.0)
+
+    def lay_schedule(self, batches_per_epoch: int, epochs: int) -> None:
+        """Lay warm-up and cosine over the run's steps (the releases' len(loader) × epochs)."""
+        for group in self.param_groups:
+            group["total_steps"] = batches_per_epoch * epochs
+
     def scheduled_lr(self, group: dict, step: int) -> float:
         return group["lr"] * warmup_cosine(step / group["total_steps"], group["warmup"])
 

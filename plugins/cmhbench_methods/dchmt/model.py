@@ -80,17 +80,12 @@ class DCHMT(HashingMethod):
         self.head_type = head
         self.image_net = nn.Sequential(setup.image_encoder, head(setup.image_encoder.out_dim, self.bits)).to(self.device)
         self.text_net = nn.Sequential(text_tower, head(text_tower.out_dim, self.bits)).to(self.device)
-        # the CLIP towers at clip_lr, the heads at lr; the schedule's length is set when fit knows the budget
-        self.optimizer = BertAdam(
-            [{"params": [*self.image_net[0].parameters(), *self.text_net[0].parameters()], "lr": hp.clip_lr},
-             {"params": [*self.image_net[1].parameters(), *self.text_net[1].parameters()], "lr": hp.lr}],
-            lr=hp.lr, total_steps=1, warmup=hp.warmup_proportion, betas=(0.9, 0.98), eps=1e-6,
-            weight_decay=hp.weight_decay, max_grad_norm=1.0)
+        self.optimizer = BertAdam.for_fine_tuning(
+            [*self.image_net[0].parameters(), *self.text_net[0].parameters()],
+            [*self.image_net[1].parameters(), *self.text_net[1].parameters()], hp)
 
     def fit(self, train, ctx) -> None:
-        batches = math.ceil(len(train) / self.hp.batch_size)
-        for group in self.optimizer.param_groups:
-            group["total_steps"] = batches * ctx.planned_epochs("train")
+        self.optimizer.lay_schedule(math.ceil(len(train) / self.hp.batch_size), ctx.planned_epochs("train"))
         for epoch in ctx.epochs("train"):
             self.image_net.train()
             self.text_net.train()

@@ -35,11 +35,8 @@ class MITH(HashingMethod):
         generator = torch.Generator().manual_seed(setup.seed)
         self.banks = {name: torch.randn(setup.num_train, self.bits, generator=generator).to(self.device)
                       for name in ("image_global", "text_global", "image_tokens", "text_tokens")}
-        self.optimizer = BertAdam(
-            [{"params": [*self.image_tower.parameters(), *self.text_tower.parameters()], "lr": hp.clip_lr},
-             {"params": self.hashing.parameters(), "lr": hp.lr}],
-            lr=hp.lr, total_steps=1, warmup=hp.warmup_proportion, betas=(0.9, 0.98), eps=1e-6,
-            weight_decay=hp.weight_decay, max_grad_norm=1.0)
+        self.optimizer = BertAdam.for_fine_tuning(
+            [*self.image_tower.parameters(), *self.text_tower.parameters()], self.hashing.parameters(), hp)
 
     def image_outputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         tokens = self.image_tower.token_features(images)
@@ -53,9 +50,7 @@ class MITH(HashingMethod):
 
     def fit(self, train, ctx) -> None:
         hp = self.hp
-        batches = math.ceil(len(train) / hp.batch_size)
-        for group in self.optimizer.param_groups:
-            group["total_steps"] = batches * ctx.planned_epochs("train")
+        self.optimizer.lay_schedule(math.ceil(len(train) / hp.batch_size), ctx.planned_epochs("train"))
         for epoch in ctx.epochs("train"):
             self.train_mode(True)
             totals: dict[str, float] = {}
