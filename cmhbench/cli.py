@@ -120,8 +120,10 @@ def run_options(command):
 @click.option("--force", is_flag=True, help="Run again even when the result file exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--log-losses", is_flag=True, help="Print every epoch's losses as a line.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for training and scoring (default: "
+              "torch's, every core this process may use); on a shared machine, the cores you were allotted.")
 def run(method, dataset, bits, seeds, epochs, preset, dataset_opts, device, precision, directions, results_dir,
-        settings, image_encoder, image_weights, force, quiet, log_losses) -> None:
+        settings, image_encoder, image_weights, force, quiet, log_losses, threads) -> None:
     """Train METHOD on DATASET, score it, and write one result file per (bits, seed)."""
     from cmhbench.data.prepare import open_prepared, prepared_path
     from cmhbench.plugins.registry import get_registry
@@ -142,9 +144,13 @@ def run(method, dataset, bits, seeds, epochs, preset, dataset_opts, device, prec
     if registry.dataset(dataset).profile is not None and not prepared_path(dataset).exists():
         open_prepared(dataset)  # raises the error that names the prepare command
 
+    import torch
+
     from cmhbench.report import print_outcome
     from cmhbench.runner import run as run_one
 
+    if threads:
+        torch.set_num_threads(threads)  # recorded in each result's environment.threads
     for request in requests:
         outcome = run_one(request, registry, on_wait=lambda message: err_console.print(safe(message)))
         print_outcome(console, outcome)
@@ -248,6 +254,47 @@ def evaluate(codes_file, directions, map_at, device, output) -> None:
     print_metrics(console, metrics, title=str(codes_file))
     if output:
         write_json_atomic(output, metrics)
+
+
+@cli.command("retrieval-bench")
+@click.option("--items", default="10000,100000,1000000", show_default=True,
+              help="Synthetic database sizes, comma-separated (10000000 takes minutes and ~2 GB).")
+@click.option("--bits", default="16,32,64,128", show_default=True, help="Code lengths, comma-separated.")
+@click.option("--queries", default=100, show_default=True, help="Queries per database, timed one at a time.")
+@click.option("--k", default=100, show_default=True, help="Neighbours per query (recall is of the top k).")
+@click.option("--indexes", default=",".join(("cmhbench-exhaustive", "faiss-flat", "faiss-hash", "faiss-multihash")),
+              show_default=True, help="Which to time, comma-separated.")
+@click.option("--codes", "learned", multiple=True, type=click.Path(path_type=Path),
+              help="A result file (or its .codes.npz) whose learned codes to time too; repeatable.")
+@click.option("--synthetic/--no-synthetic", default=True, show_default=True, help="Time the synthetic databases.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the measurements as JSON here "
+              "(rewritten after each, so an interrupted run keeps what it measured; the leaderboard reads it).")
+def retrieval_bench(items, bits, queries, k, indexes, learned, synthetic, out) -> None:
+    """Time hash lookup and Hamming ranking: our exhaustive search against faiss's binary indexes
+    (latency, memory per item, build time, recall of the top k)."""
+    from cmhbench.fsutil import write_json_atomic
+    from cmhbench.retrieval.bench import INDEXES, learned as learned_codes, synthetic_grid
+    from cmhbench.retrieval.report import bench_record, print_measurements
+
+    chosen = tuple(name.strip() for name in indexes.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in INDEXES]
+    if unknown or not chosen:
+        raise CmhbenchError(f"--indexes {indexes}: expected some of {', '.join(INDEXES)}")
+    if queries <= 0 or k <= 0:
+        raise CmhbenchError(f"--queries {queries} and --k {k} must be positive")
+    measured = []
+    sources = [learned_codes(path, k, chosen) for path in learned]
+    if synthetic:
+        sources.insert(0, synthetic_grid(_int_list("--items", items) or [], _int_list("--bits", bits) or [],
+                                         queries, k, chosen))
+    for source in sources:
+        for measurement in source:
+            measured.append(measurement)
+            console.print(f"{measurement.codes} {measurement.items:,} items, {measurement.bits} bits, "
+                          f"{measurement.index}: {measurement.latency_median_ms:.3f} ms, recall {measurement.recall:.3f}")
+            if out:
+                write_json_atomic(out, bench_record(measured))
+    print_measurements(console, measured)
 
 
 @cli.command()
@@ -461,6 +508,10 @@ def leaderboard() -> None:
     """Build, show and publish the leaderboard from result files."""
 
 
+RETRIEVAL_OPTION = click.option("--retrieval", multiple=True, type=click.Path(path_type=Path),
+                                help="A `cmhbench retrieval-bench --out` file for the retrieval-cost page; repeatable.")
+
+
 def _print_rejections(report) -> None:
     for path, reason in report.rejected:
         err_console.print(f"[yellow]rejected[/yellow] {safe(path)}: {safe(reason)}", soft_wrap=True)
@@ -472,11 +523,12 @@ def _print_rejections(report) -> None:
 @click.option("--title", default="cmhbench leaderboard", show_default=True)
 @click.option("--note", help="A note shown on the index (e.g. the compute budget of these runs).")
 @click.option("--strict", is_flag=True, help="Fail when any result file is rejected (unverified ones included).")
-def leaderboard_build(results, out, title, note, strict) -> None:
+@RETRIEVAL_OPTION
+def leaderboard_build(results, out, title, note, strict, retrieval) -> None:
     """Validate and aggregate RESULTS (files or folders) into README.md and an HTML site in --out."""
     from cmhbench.leaderboard.site import build_site
 
-    report = build_site(results, out, title=title, note=note, strict=strict)
+    report = build_site(results, out, title=title, note=note, strict=strict, retrieval=retrieval)
     _print_rejections(report.load)
     console.print(f"{len(report.load.entries)} runs in {len(report.tables)} table(s), "
                   f"{len(report.load.rejected)} rejected, {report.load.merged} duplicates merged -> {safe(out)}")
@@ -516,7 +568,8 @@ def leaderboard_show(results, as_json, strict) -> None:
 @click.option("--branch", default="gh-pages", show_default=True)
 @click.option("--title", default="cmhbench leaderboard", show_default=True)
 @click.option("--note", help="A note shown on the index.")
-def leaderboard_publish(results, repo, branch, title, note) -> None:
+@RETRIEVAL_OPTION
+def leaderboard_publish(results, repo, branch, title, note, retrieval) -> None:
     """Build the site from RESULTS, commit it on BRANCH of the repository --to, and push."""
     import tempfile
 
@@ -524,7 +577,7 @@ def leaderboard_publish(results, repo, branch, title, note) -> None:
     from cmhbench.leaderboard.site import build_site
 
     with tempfile.TemporaryDirectory(prefix="cmhbench-site-") as tmp:
-        built = build_site(results, Path(tmp) / "site", title=title, note=note)
+        built = build_site(results, Path(tmp) / "site", title=title, note=note, retrieval=retrieval)
         _print_rejections(built.load)
         summary = f"{len(built.load.entries)} runs in {len(built.tables)} table(s)"
         outcome = publish_site(built.out, repo, branch, summary)

@@ -41,5 +41,6 @@ def print_outcome(console: Console, outcome: Any) -> None:
     print_metrics(console, result["metrics"], title=title)
     if not outcome.skipped:
         t = result["timings"]
-        console.print(f"train {t['train_seconds']:.1f}s, encode {t['encode_seconds']:.1f}s, "
+        console.print(f"train {t['train_seconds']:.1f}s ({t['train_items_per_second']:,.0f} items/s), "
+                      f"encode {t['encode_seconds']:.1f}s, "
                       f"evaluate {t['evaluate_seconds']:.2f}s -> {safe(outcome.path)}")

@@ -414,7 +414,11 @@ def train_method(p: RunPlan, registry: Registry, method: HashingMethod, train: S
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     guarded(p, registry, "load_state_dict() (resuming from its checkpoint)", session.bind, method)
-    train.on_batch = progress.items
+    def fed(count: int) -> None:
+        session.items_fed += count
+        progress.items(count)
+
+    train.on_batch = fed
     guarded(p, registry, "fit", method.fit, train, session.ctx)
     train.on_batch = None
     _sync(device)
@@ -456,7 +460,8 @@ def result_record(p: RunPlan, registry: Registry, method: HashingMethod, session
         training={"history": session.history, "resumed_from": session.resumed_from,
                   "precision": session.precision, "epochs": session.epochs_record()},
         codes=derived["codes"], diagnostics=method.diagnostics(), artifacts=method.artifacts(),
-        timings={"train_seconds": session.train_seconds_total, **timed, "train_segments": session.segments},
+        timings={"train_seconds": session.train_seconds_total, **timed, "train_segments": session.segments,
+                 "train_items_per_second": session.items_per_second()},
         peak_memory=provenance.peak_memory(device), codes_file=codes_record, evaluator=derived["evaluator"],
         environment={**provenance.environment(device), "image_weights_sha256": p.image_weights_sha256},
         git_commit=provenance.git_commit(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -102,3 +103,14 @@ def test_commands_that_train_nothing_never_import_torch(args, tmp_path):
     result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "CMHBENCH_HOME": str(tmp_path)})
     assert "HEAVY []" in result.stderr, result.stderr[-2000:]
+
+
+def test_threads_option_sets_and_records_the_thread_count(tmp_path):
+    done = run_cli("run", "--method", "dcmh", "--dataset", "toy", "--bits", "16", "--seeds", "0", "--epochs", "1",
+                   "--dataset-opt", "size=60", "--image-weights", "none", "--threads", "1", "--quiet",
+                   "--results", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    (result,) = [p for p in tmp_path.rglob("*.json") if ".checkpoints" not in p.parts]
+    assert json.loads(result.read_text())["environment"]["threads"] == 1
+    refused = run_cli("run", "--method", "dcmh", "--dataset", "toy", "--threads", "0")
+    assert refused.returncode != 0 and "--threads" in refused.stderr and "Traceback" not in refused.stderr

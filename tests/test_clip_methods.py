@@ -250,3 +250,14 @@ def test_learns_on_the_toy(method, tmp_path):
     for direction in ("i2t", "t2i"):
         chance = metrics[direction]["map_chance"]
         assert metrics[direction]["map"] >= chance + 0.25, (direction, metrics[direction]["map"], chance)
+
+
+def test_dchmt_normalisation_leaves_an_all_zero_batch_and_divides_any_other():
+    from cmhbench_methods.dchmt.losses import _normalised
+
+    zeros = torch.zeros(3, 4, requires_grad=True)
+    assert torch.equal(_normalised(zeros), zeros)
+    _normalised(zeros).sum().backward()
+    assert torch.equal(zeros.grad, torch.ones(3, 4))
+    x = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
+    assert torch.allclose(_normalised(x), torch.tensor([[0.6, 0.8], [0.0, 1.0]]))

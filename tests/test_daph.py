@@ -108,6 +108,8 @@ def test_similar_term_is_zero_without_partial_positives():
     zeros = torch.zeros(3, 5)
     value = L.weighted_anchor_softmax(out, torch.ones(5, 4), zeros, zeros, torch.ones(3, 5), 0.2, 20.0)
     assert float(value.detach()) == 0.0 and not torch.isnan(value.detach())
+    value.backward()
+    assert torch.equal(out.grad, torch.zeros_like(out))
 
 
 def test_branch_shapes_and_ranges():

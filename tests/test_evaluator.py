@@ -52,14 +52,35 @@ def test_matches_brute_force(bits, single_label):
 
 
 @pytest.mark.parametrize("bits", [16, 64, 128])
-def test_torch_kernels_match_numpy_kernels(monkeypatch, bits):
+def test_torch_kernels_match_fused_kernel(monkeypatch, bits):
     """The CUDA path's tensor kernels (half-precision matmuls, torch.sort, torch.bincount), run on
-    the CPU, give exactly the numpy kernels' numbers."""
+    the CPU, give the fused kernel's numbers: counts exactly, averages to the last bits of a float64
+    (the two sum the same terms in another order)."""
     q, r, ql, rl = random_case(np.random.default_rng(bits), bits)
-    numpy_result = evaluate(q, r, ql, rl, map_at=[5, 100], device="cpu", chunk_size=11)
+    fused_result = evaluate(q, r, ql, rl, map_at=[5, 100], device="cpu", chunk_size=11)
     monkeypatch.setattr("cmhbench.evaluation.hamming.CPU_KERNELS", "torch")
     torch_result = evaluate(q, r, ql, rl, map_at=[5, 100], device="cpu", chunk_size=11)
-    assert torch_result == numpy_result
+    flat_torch, flat_fused = flatten(torch_result), flatten(fused_result)
+    assert flat_torch.keys() == flat_fused.keys()
+    for key, value in flat_fused.items():
+        if isinstance(value, int):
+            assert flat_torch[key] == value, key
+        else:
+            assert flat_torch[key] == pytest.approx(value, rel=1e-13, abs=1e-15), key
+
+
+def flatten(tree, prefix=""):
+    """{"a": {"b": [1, 2]}} -> {"a.b.0": 1, "a.b.1": 2}"""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return {prefix: tree}
+    flat = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
 
 
 def test_chunking_and_ranking_flag_do_not_change_numbers():
@@ -200,6 +221,37 @@ def test_bad_input_names_array_and_shape(args, message):
 def test_declared_01_codes_must_be_bits():
     with pytest.raises(CmhbenchError, match="declared 0/1 bits"):
         evaluate(np.array([[1, -1]]), np.array([[1, 1]]), [[1]], [[1]], code_format="01", device="cpu")
+
+
+def test_memory_mapped_retrieval_set_is_read_in_blocks(tmp_path):
+    """A million memory-mapped items (64 MB of int8 codes, 24 MB of labels on disk): the evaluator
+    packs them block by block, so what it allocates is the packed words (about 8 bytes per item for
+    codes and for labels, twice while they are turned word-major) and per-thread scratch, never an
+    int8 copy or an items × bits temporary. Measured peak: 39 MB (the previous evaluator: 732 MB)."""
+    import tracemalloc
+
+    items, bits, classes = 1_000_000, 64, 24
+    rng = np.random.default_rng(0)
+    codes = np.lib.format.open_memmap(tmp_path / "codes.npy", "w+", np.int8, (items, bits))
+    labels = np.lib.format.open_memmap(tmp_path / "labels.npy", "w+", np.uint8, (items, classes))
+    for start in range(0, items, 100_000):
+        codes[start:start + 100_000] = rng.choice(np.array([-1, 1], np.int8), (100_000, bits))
+        labels[start:start + 100_000] = rng.random((100_000, classes)) < 0.1
+    codes.flush(), labels.flush()
+    del codes, labels
+    r = np.load(tmp_path / "codes.npy", mmap_mode="r")
+    rl = np.load(tmp_path / "labels.npy", mmap_mode="r")
+    q, ql = np.array(r[:16]), np.array(rl[:16])
+    tracemalloc.start()
+    try:
+        result = evaluate(q, r, ql, rl, map_at=[100], precision_at=[10], device="cpu")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result["num_retrieval"] == items and 0 < result["map"] < 1
+    assert peak < 64 * 1024**2, f"peak {peak / 1024**2:.0f} MB"
+    # and the numbers are the in-memory evaluation's
+    assert evaluate(q, np.array(r), ql, np.array(rl), map_at=[100], precision_at=[10], device="cpu") == result
 
 
 @pytest.mark.slow

@@ -24,7 +24,6 @@ Conventions (DESIGN.md, "Metrics"):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,14 +33,14 @@ import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions
-from cmhbench.evaluation.hamming import PairScorer, numpy_kernels
-from cmhbench.evaluation.inputs import checked_inputs
-from cmhbench.evaluation.ranking import ChunkMetrics, chunk_metrics, harmonic_numbers
+from cmhbench.evaluation.hamming import PackedScorer, TensorScorer, fused_kernels
+from cmhbench.evaluation.inputs import checked_inputs, to_numpy
+from cmhbench.evaluation.ranking import ChunkMetrics, harmonic_numbers
 
 DEFAULT_MAP_AT = (50, 100, 500, 1000, 5000)
 LOOKUP_RADIUS = 2
-# Bytes of working memory per (query, retrieval item) pair in one chunk: distances, relevance,
-# ranking (int64), hit counts, float64 precisions and their prefix sums.
+# Bytes of working memory per (query, retrieval item) pair in one chunk of the tensor path:
+# distances, relevance, ranking (int64), hit counts, float64 precisions and their prefix sums.
 _BYTES_PER_PAIR = 40
 _CPU_CHUNK_BUDGET = 512 * 1024**2
 _GPU_BUDGET_FRACTION = 0.5
@@ -52,7 +51,9 @@ def default_precision_at(num_retrieval: int) -> list[int]:
     return [k for k in grid if k <= num_retrieval]
 
 
-def _chunk_size(num_queries: int, num_retrieval: int, device: torch.device, workers: int) -> int:
+def _chunk_size(num_queries: int, num_retrieval: int, device: torch.device, workers: int, packed: bool) -> int:
+    if packed:  # the fused kernel's memory does not grow with the chunk: size it for load balance
+        return max(1, -(-num_queries // (4 * workers)))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = int(free * _GPU_BUDGET_FRACTION)
@@ -83,10 +84,14 @@ def evaluate(
     ``precision_at`` to a log-spaced grid up to the retrieval size. ``device`` defaults to CUDA when
     present. ``chunk_size`` (queries per block) is sized from available memory when not given.
     """
+    device = torch.device(device) if device is not None else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    packed = fused_kernels(device)
+    query_codes = to_numpy(query_codes, "query_codes")
+    bits = query_codes.shape[1] if query_codes.ndim == 2 else 0  # packed codes have words, not bits
     query_codes, retrieval_codes, query_labels, retrieval_labels = checked_inputs(
-        query_codes, retrieval_codes, query_labels, retrieval_labels, code_format)
-    num_queries, bits = query_codes.shape
-    num_retrieval = retrieval_codes.shape[0]
+        query_codes, retrieval_codes, query_labels, retrieval_labels, code_format, packed)
+    num_queries, num_retrieval = query_codes.shape[0], retrieval_codes.shape[0]
     map_at = [int(k) for k in (DEFAULT_MAP_AT if map_at is None else map_at)]
     if any(k <= 0 for k in map_at):
         raise CmhbenchError(f"map_at {map_at}: the K of mAP@K must be positive (--map-at)")
@@ -94,16 +99,16 @@ def evaluate(
     precision_at = sorted({int(k) for k in (default_precision_at(num_retrieval) if precision_at is None
                                             else precision_at) if 0 < int(k) <= num_retrieval})
 
-    device = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
-    scorer = PairScorer(query_codes, retrieval_codes, query_labels, retrieval_labels, device)
+    if packed:
+        scorer = PackedScorer(query_codes, retrieval_codes, query_labels, retrieval_labels, bits)
+    else:
+        scorer = TensorScorer(query_codes, retrieval_codes, query_labels, retrieval_labels, device)
     harmonic = harmonic_numbers(num_retrieval, device)
-    workers = (os.cpu_count() or 1) if numpy_kernels(device) else 1
-    size = chunk_size or _chunk_size(num_queries, num_retrieval, device, workers)
+    workers = torch.get_num_threads() if packed else 1
+    size = chunk_size or _chunk_size(num_queries, num_retrieval, device, workers, packed)
 
     def run(start: int) -> ChunkMetrics:
-        distances, relevant = scorer.chunk(start, min(start + size, num_queries))
-        return chunk_metrics(distances, relevant, bits, map_at, precision_at, harmonic, ranking)
+        return scorer.metrics(start, min(start + size, num_queries), map_at, precision_at, harmonic, ranking)
 
     starts = list(range(0, num_queries, size))
     with torch.inference_mode():

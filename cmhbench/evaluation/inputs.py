@@ -9,10 +9,12 @@ import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import MAX_BITS
+from cmhbench.evaluation.packing import pack_bits
 
 
 #: far above any real label set (MS-COCO has 80, IAPR TC-12 255): a bigger index is a broken file
 MAX_CLASSES = 100_000
+_BLOCK_ROWS = 1 << 15
 
 
 def to_numpy(array: Any, name: str) -> np.ndarray:
@@ -25,8 +27,30 @@ def to_numpy(array: Any, name: str) -> np.ndarray:
         raise CmhbenchError(f"{name}: cannot be read as an array ({exc})") from None
 
 
-def as_codes(array: Any, name: str, code_format: str = "pm1") -> np.ndarray:
-    """Return int8 codes in {-1, +1}. ``code_format``: 'pm1' (values ±1) or '01' (bits 0/1)."""
+def _holds_only(block: np.ndarray, first, second) -> bool:
+    """Every value is ``first`` or ``second`` (np.isin makes int64 temporaries, 12× the block)."""
+    ok = block == first
+    ok |= block == second
+    return bool(ok.all())
+
+
+def _by_blocks(array: np.ndarray, convert) -> np.ndarray:
+    """``convert`` applied to blocks of rows, written into one output: checks and conversions never
+    make an (items × width) temporary of the whole array, so a memory-mapped retrieval set of
+    millions of items is read block by block."""
+    first = convert(array[:_BLOCK_ROWS])
+    if array.shape[0] <= _BLOCK_ROWS:
+        return first
+    out = np.empty((array.shape[0], *first.shape[1:]), dtype=first.dtype)
+    out[:_BLOCK_ROWS] = first
+    for start in range(_BLOCK_ROWS, array.shape[0], _BLOCK_ROWS):
+        out[start:start + _BLOCK_ROWS] = convert(array[start:start + _BLOCK_ROWS])
+    return out
+
+
+def as_codes(array: Any, name: str, code_format: str = "pm1", packed: bool = False) -> np.ndarray:
+    """Return int8 codes in {-1, +1}, or with ``packed`` uint64 words (packing.py).
+    ``code_format``: 'pm1' (values ±1) or '01' (bits 0/1)."""
     codes = to_numpy(array, name)
     if codes.ndim != 2:
         raise CmhbenchError(f"{name} has shape {codes.shape}, expected a 2-d items×bits array")
@@ -35,25 +59,30 @@ def as_codes(array: Any, name: str, code_format: str = "pm1") -> np.ndarray:
     if codes.shape[1] > MAX_BITS:
         raise CmhbenchError(f"{name} has {codes.shape[1]:,} bits (shape {codes.shape}); the evaluator scores codes "
                             f"of at most {MAX_BITS:,} bits")
-    if codes.dtype.kind == "f" and not np.isfinite(codes).all():
-        raise CmhbenchError(f"{name} (shape {codes.shape}) contains NaN or Inf")
-    if code_format == "pm1":
-        if codes.dtype == bool or not np.isin(codes, (-1, 1)).all():
-            bad = codes[~np.isin(codes, (-1, 1))] if codes.dtype != bool else codes.ravel()[:1]
+    if code_format not in ("pm1", "01"):
+        raise CmhbenchError(f"code_format={code_format!r}: expected 'pm1' or '01'")
+
+    def convert(block: np.ndarray) -> np.ndarray:
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            raise CmhbenchError(f"{name} (shape {codes.shape}) contains NaN or Inf")
+        if code_format == "pm1" and (block.dtype == bool or not _holds_only(block, -1, 1)):
+            bad = block[~np.isin(block, (-1, 1))] if block.dtype != bool else block.ravel()[:1]
             raise CmhbenchError(
                 f"{name} (shape {codes.shape}) must hold only -1 and +1, found {bad.ravel()[:3].tolist()}; "
                 "take the sign of real-valued outputs, or declare 0/1 bits with code_format='01'"
             )
-        return codes.astype(np.int8)
-    if code_format == "01":
-        if not np.isin(codes, (0, 1)).all():
+        if code_format == "01" and not _holds_only(block, 0, 1):
             raise CmhbenchError(f"{name} (shape {codes.shape}) was declared 0/1 bits but holds other values")
-        return (codes.astype(np.int8) * 2 - 1).astype(np.int8)
-    raise CmhbenchError(f"code_format={code_format!r}: expected 'pm1' or '01'")
+        if packed:
+            return pack_bits(block > 0)
+        return block.astype(np.int8) if code_format == "pm1" else (block.astype(np.int8) * 2 - 1).astype(np.int8)
+
+    return _by_blocks(codes, convert)
 
 
-def as_labels(array: Any, name: str, num_classes: int | None = None) -> np.ndarray:
-    """Return uint8 multi-hot labels. A 1-d integer array is read as class indices."""
+def as_labels(array: Any, name: str, num_classes: int | None = None, packed: bool = False) -> np.ndarray:
+    """Return uint8 multi-hot labels, or with ``packed`` uint64 words. A 1-d integer array is read
+    as class indices."""
     labels = to_numpy(array, name)
     if labels.ndim == 1:
         if labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
@@ -62,18 +91,26 @@ def as_labels(array: Any, name: str, num_classes: int | None = None) -> np.ndarr
         if width > MAX_CLASSES:
             raise CmhbenchError(f"{name} holds class index {width - 1:,}: at most {MAX_CLASSES:,} classes are "
                                 "accepted (is it a class-index array?)")
-        onehot = np.zeros((labels.shape[0], width), dtype=np.uint8)
-        onehot[np.arange(labels.shape[0]), labels] = 1
-        return onehot
+
+        def one_hot(block: np.ndarray) -> np.ndarray:
+            rows = np.zeros((block.shape[0], width), dtype=np.uint8)
+            rows[np.arange(block.shape[0]), block] = 1
+            return pack_bits(rows) if packed else rows
+
+        return _by_blocks(labels, one_hot)
     if labels.ndim != 2:
         raise CmhbenchError(f"{name} has shape {labels.shape}, expected items×classes multi-hot")
     if labels.shape[0] == 0:
         raise CmhbenchError(f"{name} has shape {labels.shape}: it is empty")
-    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
-        raise CmhbenchError(f"{name} (shape {labels.shape}) contains NaN or Inf")
-    if not np.isin(labels, (0, 1)).all():
-        raise CmhbenchError(f"{name} (shape {labels.shape}) must be multi-hot 0/1")
-    return labels.astype(np.uint8)
+
+    def convert(block: np.ndarray) -> np.ndarray:
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            raise CmhbenchError(f"{name} (shape {labels.shape}) contains NaN or Inf")
+        if not _holds_only(block, 0, 1):
+            raise CmhbenchError(f"{name} (shape {labels.shape}) must be multi-hot 0/1")
+        return pack_bits(block) if packed else block.astype(np.uint8)
+
+    return _by_blocks(labels, convert)
 
 
 def check_side(codes: np.ndarray, labels: np.ndarray, codes_name: str, labels_name: str) -> None:
@@ -84,33 +121,38 @@ def check_side(codes: np.ndarray, labels: np.ndarray, codes_name: str, labels_na
         )
 
 
-def check_pair(query_codes: np.ndarray, retrieval_codes: np.ndarray,
-               query_labels: np.ndarray, retrieval_labels: np.ndarray) -> None:
+def check_pair(query_codes: np.ndarray, retrieval_codes: np.ndarray, query_classes: int, retrieval_classes: int) -> None:
     if query_codes.shape[1] != retrieval_codes.shape[1]:
         raise CmhbenchError(
             f"query_codes have {query_codes.shape[1]} bits (shape {query_codes.shape}) but "
             f"retrieval_codes have {retrieval_codes.shape[1]} (shape {retrieval_codes.shape})"
         )
-    if query_labels.shape[1] != retrieval_labels.shape[1]:
-        raise CmhbenchError(
-            f"query_labels have {query_labels.shape[1]} classes but retrieval_labels have "
-            f"{retrieval_labels.shape[1]}"
-        )
+    if query_classes != retrieval_classes:
+        raise CmhbenchError(f"query_labels have {query_classes} classes but retrieval_labels have {retrieval_classes}")
 
 
-def checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels, code_format: str = "pm1"):
-    """Codes as {-1, +1} (or packed) arrays and labels as multi-hot uint8, each checked against the other."""
-    query_codes = as_codes(query_codes, "query_codes", code_format)
-    retrieval_codes = as_codes(retrieval_codes, "retrieval_codes", code_format)
-    # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
-    query_labels = to_numpy(query_labels, "query_labels")
-    retrieval_labels = to_numpy(retrieval_labels, "retrieval_labels")
+def _class_count(labels: np.ndarray, num_classes: int | None) -> int:
+    if labels.ndim == 2:
+        return labels.shape[1]
+    return num_classes if num_classes is not None else int(labels.max()) + 1
+
+
+def checked_inputs(query_codes, retrieval_codes, query_labels, retrieval_labels, code_format: str = "pm1",
+                   packed: bool = False):
+    """Codes as {-1, +1} int8 arrays and labels as multi-hot uint8, each checked on its own and then
+    against the others (rows, bits, classes); with ``packed`` both as uint64 words."""
+    raw = {name: to_numpy(array, name) for name, array in (
+        ("query_codes", query_codes), ("retrieval_codes", retrieval_codes),
+        # torch tensors (on a GPU, or requiring grad) become numpy arrays first, as codes do
+        ("query_labels", query_labels), ("retrieval_labels", retrieval_labels))}
+    converted = {name: as_codes(raw[name], name, code_format, packed) for name in ("query_codes", "retrieval_codes")}
     num_classes = None
-    if query_labels.ndim == 1 and retrieval_labels.ndim == 1:
-        num_classes = int(max(np.max(query_labels), np.max(retrieval_labels))) + 1
-    query_labels = as_labels(query_labels, "query_labels", num_classes)
-    retrieval_labels = as_labels(retrieval_labels, "retrieval_labels", num_classes)
-    check_side(query_codes, query_labels, "query_codes", "query_labels")
-    check_side(retrieval_codes, retrieval_labels, "retrieval_codes", "retrieval_labels")
-    check_pair(query_codes, retrieval_codes, query_labels, retrieval_labels)
-    return query_codes, retrieval_codes, query_labels, retrieval_labels
+    if raw["query_labels"].ndim == 1 and raw["retrieval_labels"].ndim == 1:
+        num_classes = int(max(np.max(raw["query_labels"]), np.max(raw["retrieval_labels"]))) + 1
+    for name in ("query_labels", "retrieval_labels"):
+        converted[name] = as_labels(raw[name], name, num_classes, packed)
+    check_side(raw["query_codes"], raw["query_labels"], "query_codes", "query_labels")
+    check_side(raw["retrieval_codes"], raw["retrieval_labels"], "retrieval_codes", "retrieval_labels")
+    check_pair(raw["query_codes"], raw["retrieval_codes"], _class_count(raw["query_labels"], num_classes),
+               _class_count(raw["retrieval_labels"], num_classes))
+    return converted["query_codes"], converted["retrieval_codes"], converted["query_labels"], converted["retrieval_labels"]

@@ -1,4 +1,5 @@
-"""Per-query ranking metrics for one chunk of queries, exactly as DESIGN.md defines them.
+"""Per-query ranking metrics for one chunk of queries, exactly as DESIGN.md defines them (the
+tensor path: CUDA, and torch on the CPU where tests ask for it; the CPU's fused kernel is fused.py).
 
 Everything except the index-tie-broken ranking comes from per-distance counts: for each query,
 n[d] items and r[d] relevant items at Hamming distance d = 0..K. Those give tie-aware AP, the
@@ -10,10 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-
-from cmhbench.evaluation.hamming import numpy_kernels, stable_order
 
 
 @dataclass
@@ -32,14 +30,6 @@ def distance_histograms(distances: torch.Tensor, relevant: torch.Tensor, bits: i
     """n[q, d] and r[q, d]: one count over the combined key d + (K+1)·relevant per query."""
     queries = distances.shape[0]
     width = bits + 1
-    if numpy_kernels(distances.device):
-        # The key fits in 8 bits up to K = 126 (16 beyond), so no wide temporaries are made, and a
-        # per-row bincount needs no row offsets.
-        key_dtype = np.uint8 if 2 * width <= 256 else np.uint16
-        keys = distances.numpy().astype(key_dtype) + relevant.numpy().astype(key_dtype) * key_dtype(width)
-        counts = np.stack([np.bincount(row, minlength=2 * width) for row in keys])
-        counts = torch.from_numpy(counts.reshape(queries, 2, width))
-        return counts[:, 0] + counts[:, 1], counts[:, 1]
     row_offset = torch.arange(queries, device=distances.device).unsqueeze(1) * (2 * width)
     keys = distances.to(torch.int64) + relevant.to(torch.int64) * width + row_offset
     counts = torch.bincount(keys.reshape(-1), minlength=2 * queries * width).view(queries, 2, width)
@@ -80,7 +70,8 @@ def chunk_metrics(distances: torch.Tensor, relevant: torch.Tensor, bits: int, ma
     ap_at = torch.zeros(queries, len(map_at), **float64)
     prec_at = torch.zeros(queries, len(precision_at), **float64)
     if ranked:
-        ranked_rel = torch.gather(relevant, 1, stable_order(distances))
+        # stable: ties by ascending retrieval index
+        ranked_rel = torch.gather(relevant, 1, torch.sort(distances, dim=1, stable=True).indices)
         hits = torch.cumsum(ranked_rel, 1, dtype=torch.int32)
         positions = torch.arange(1, num_retrieval + 1, **float64)
         precision_at_hits = torch.where(ranked_rel, hits / positions, 0.0)

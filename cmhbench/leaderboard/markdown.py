@@ -64,3 +64,24 @@ def leaderboard_markdown(tables: list[Table], title: str, note: str | None, coun
         parts += [f"- {escape_cell(str(path))}: {escape_cell(reason)}" for path, reason in rejected]
         parts.append("")
     return "\n".join(parts)
+
+
+def retrieval_markdown(benches: list) -> str:
+    """The retrieval-cost section: per file, its machine, then per code length the synthetic
+    databases' median latency by index and size, and every measurement's recall and memory."""
+    if not benches:
+        return ""
+    parts = ["## Retrieval cost", "",
+             "Median query latency (ms), one query at a time on one thread: exhaustive Hamming ranking (cmhbench) "
+             "and faiss's binary indexes; recall@k counts returned items within the exhaustive k-th distance. "
+             "`cmhbench retrieval-bench` measured it; the site's retrieval page plots latency against size.", ""]
+    for bench in benches:
+        parts += [f"### {escape_cell(bench.file)}", "", f"Measured on {escape_cell(bench.machine)}.", "",
+                  "| codes | items | bits | index | median ms | p99 ms | recall@k | bytes/item | build s |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for m in bench.measurements:
+            parts.append(f"| {escape_cell(m['codes'])} | {m['items']:,} | {m['bits']} | {escape_cell(m['index'])} | "
+                         f"{m['latency_median_ms']:.3f} | {m['latency_p99_ms']:.3f} | {m['recall']:.3f} (k={m['k']}) | "
+                         f"{m['bytes_per_item']:.1f} | {m['build_seconds']:.3f} |")
+        parts.append("")
+    return "\n".join(parts)

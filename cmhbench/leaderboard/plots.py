@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cmhbench.leaderboard import run_facts
 from cmhbench.leaderboard.aggregate import Table
 
 
@@ -125,10 +126,28 @@ def _map_against_time(table: Table, folder: Path) -> Plot:
     name = f"{table.slug}-map-vs-time.png"
     _finish(plt, fig, axes, folder / name)
     return Plot(name, "accuracy against cost: mAP against training wall time (one point per code length; "
-                      "marker: device)")
+                      "marker and [label]: the machine the times were measured on)")
 
 
 def _device(row) -> str:
-    devices = sorted({str(e.result["environment"].get("gpu") or e.result["environment"].get("device") or "?")
-                      for e in row.entries})
-    return " + ".join(devices)
+    return " + ".join(sorted({run_facts.machine(e.result) for e in row.entries}))
+
+
+def draw_retrieval_plots(bench, folder: Path, stem: str) -> list[Plot]:
+    """Per code length: median query latency against database size, one line per index (log-log)."""
+    plots = []
+    synthetic = [m for m in bench.measurements if m["codes"] == "synthetic"]
+    for bits in sorted({m["bits"] for m in synthetic}):
+        plt, fig, axes = _figure(["latency"], _legend_inches(4))
+        ax = axes[0]
+        for index in sorted({m["index"] for m in synthetic}):
+            points = sorted((m["items"], m["latency_median_ms"]) for m in synthetic
+                            if m["bits"] == bits and m["index"] == index)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_safe(index))
+        ax.set(xscale="log", yscale="log", xlabel="database items", ylabel="median query latency (ms)")
+        ax.set_title(_safe(f"{bits} bits, top-{synthetic[0]['k']}\n{bench.machine}"), fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        name = f"{stem}-{bits}bits-latency.png"
+        _finish(plt, fig, [ax], folder / name)
+        plots.append(Plot(name, f"{bits} bits: query latency against database size, measured on {bench.machine}"))
+    return plots

@@ -53,6 +53,16 @@ def timings(result: dict[str, Any]) -> str:
     return " / ".join(f"{v:.1f}" if isinstance(v, (int, float)) else "–" for v in values)
 
 
+def machine(result: dict[str, Any]) -> str:
+    """The machine a run's times were measured on: its GPU's name, else its CPU's model and threads."""
+    environment = result.get("environment") or {}
+    if environment.get("gpu"):
+        return str(environment["gpu"])
+    model = environment.get("cpu_model") or environment.get("cpu") or "unknown CPU"
+    threads = environment.get("threads")
+    return f"{model}, {threads} threads" if threads else str(model)
+
+
 def memory(result: dict[str, Any]) -> str:
     peak = result.get("peak_memory") or {}
     parts = []

@@ -28,8 +28,9 @@ from cmhbench.fsutil import exchange_paths, owner_tag, remove_abandoned
 from cmhbench.leaderboard import run_facts
 from cmhbench.leaderboard.aggregate import MAP_AT_K, METRIC_BY_KEY, PRECISION_K, Row, Table, build_tables, slug
 from cmhbench.leaderboard.load import LoadReport, load_results
-from cmhbench.leaderboard.markdown import leaderboard_markdown
-from cmhbench.leaderboard.plots import draw_table_plots
+from cmhbench.leaderboard.markdown import leaderboard_markdown, retrieval_markdown
+from cmhbench.leaderboard.plots import draw_retrieval_plots, draw_table_plots
+from cmhbench.leaderboard.retrieval import RetrievalBench, load_retrieval
 from cmhbench.leaderboard.reported import difference, installed_method_specs, reported_rows
 
 DEFAULT_TITLE = "cmhbench leaderboard"
@@ -46,6 +47,7 @@ def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("cmhbench.leaderboard").joinpath("templates")))
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.ChainableUndefined)
     env.globals.update(method_slug=slug, run_page=run_page, timings=run_facts.timings, memory=run_facts.memory,
+                       machine=run_facts.machine,
                        rerun=run_facts.rerun_command)
     return env
 
@@ -56,11 +58,14 @@ def run_page(table: Table, row: Row) -> str:
 
 
 def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = DEFAULT_TITLE,
-               note: str | None = None, strict: bool = False) -> BuildReport:
+               note: str | None = None, strict: bool = False,
+               retrieval: Iterable[str | Path] = ()) -> BuildReport:
     """Build README.md and the site into ``out`` (replaced as a whole, atomically: a failed build
-    leaves the previous site untouched)."""
+    leaves the previous site untouched). ``retrieval``: `cmhbench retrieval-bench --out` files for
+    the retrieval-cost page."""
     results, out = list(results), Path(out)
     check_out_folder(out, results)
+    benches = load_retrieval(list(retrieval))
     report = load_results(results, strict=strict)
     if strict and report.rejected:
         raise CmhbenchError(f"{len(report.rejected)} result file(s) rejected, first: "
@@ -78,7 +83,7 @@ def build_site(results: Iterable[str | Path], out: str | Path, *, title: str = D
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would make the published folder private
     try:
-        _write_site(staging, report, tables, title, note)
+        _write_site(staging, report, tables, title, note, benches)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -138,7 +143,8 @@ def _recover_interrupted_swap(out: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str, note: str | None) -> None:
+def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str, note: str | None,
+                benches: list[RetrievalBench]) -> None:
     env = _environment()
     specs = {spec.name: spec for spec in installed_method_specs()}
     papers = {table.slug: reported_rows(table, specs.values()) for table in tables}
@@ -162,7 +168,8 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
               "unverified": report.unverified}
     common = {"tables": tables, "version": cmhbench.__version__, "title": title,
               "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    (root / "README.md").write_text(leaderboard_markdown(tables, title, note, counts, papers, report.rejected), encoding="utf-8")
+    markdown = leaderboard_markdown(tables, title, note, counts, papers, report.rejected) + retrieval_markdown(benches)
+    (root / "README.md").write_text(markdown, encoding="utf-8")
     for name in ("style.css", "sort.js"):
         shutil.copy(resources.files("cmhbench.leaderboard").joinpath("static", name), root / name)
     (root / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
@@ -176,11 +183,17 @@ def _write_site(root: Path, report: LoadReport, tables: list[Table], title: str,
     methods = sorted({row.method for table in tables for row in table.rows})
     page = env.get_template("index.html").render(
         **common, root="", page_title=title, note=note, counts=counts, methods=methods,
-        rejected=[(str(path), reason) for path, reason in report.rejected],
+        rejected=[(str(path), reason) for path, reason in report.rejected], retrieval=bool(benches),
         map_metric=METRIC_BY_KEY["map"], map_at_k=MAP_AT_K, precision_k=PRECISION_K)
     (root / "index.html").write_text(page, encoding="utf-8")
 
     _write_table_pages(root, env, common, tables, title)
+    if benches:
+        plots = {bench.file: draw_retrieval_plots(bench, root / "plots", f"retrieval-{index}")
+                 for index, bench in enumerate(benches)}
+        page = env.get_template("retrieval.html").render(**common, root="", page_title=f"Retrieval cost · {title}",
+                                                         benches=benches, plots=plots)
+        (root / "retrieval.html").write_text(page, encoding="utf-8")
     _write_method_pages(root, env, common, tables, methods, specs, title)
 
 

@@ -10,9 +10,10 @@ from cmhbench.toolkit.codes import TwoNetworkCodes
 from cmhbench.toolkit.init import normal_init, tanh_head_std, without_dropout
 from cmhbench.toolkit.inputs import InputNormaliser
 from cmhbench.toolkit.linear import LinearHashing
+from cmhbench.toolkit.losses import EpochLosses
 from cmhbench.toolkit.schedules import log_uniform_schedule, set_lr
 from cmhbench.toolkit.similarity import similarity
 
-__all__ = ["BertAdam", "HashingMethod", "InputNormaliser", "LinearHashing", "MethodSetup", "TwoNetworkCodes",
+__all__ = ["BertAdam", "EpochLosses", "HashingMethod", "InputNormaliser", "LinearHashing", "MethodSetup", "TwoNetworkCodes",
            "log_uniform_schedule", "normal_init", "set_lr", "similarity", "tanh_head_std", "to_codes",
            "without_dropout"]

@@ -44,6 +44,8 @@ class TrainingSession:
         #: training time of earlier segments of this run (killed and resumed), from the checkpoint
         self.earlier_train_seconds = 0.0
         self.segments = 1
+        #: train-split items handed to the method in this segment (the throughput's numerator)
+        self.items_fed = 0
         self.skip_next_checkpoint = False
         #: the whole run's training time, fixed when training ends (`stop_clock`)
         self.train_seconds_total: float | None = None
@@ -81,6 +83,13 @@ class TrainingSession:
     def stop_clock(self) -> float:
         self.train_seconds_total = self.train_seconds()
         return self.train_seconds_total
+
+    def items_per_second(self) -> float:
+        """Train-split items handed to the method per second of this segment's training (every stage
+        and every batch the method drew; an earlier segment's items are not in its checkpoint)."""
+        assert self.train_seconds_total is not None, "stop_clock() first"
+        seconds = self.train_seconds_total - self.earlier_train_seconds
+        return self.items_fed / seconds if seconds > 0 else 0.0
 
     def epochs(self, stage: str, published: int | None, fresh_random_state: bool) -> Iterator[int]:
         planned = self.budget.planned(stage, published)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 TIMINGS: dict[str, float] = {}
 REFERENCES: dict[str, str] = {}  # benchmark name -> the reference it is compared with
+RATES: dict[str, tuple[float, str | None]] = {}  # name -> (items/s, the rate it is compared with)
 
 
 def record(benchmark, name: str, reference: str | None = None, statistic: str = "min") -> None:
@@ -13,7 +14,19 @@ def record(benchmark, name: str, reference: str | None = None, statistic: str = 
         REFERENCES[name] = reference
 
 
+def record_rate(name: str, items_per_second: float, reference: str | None = None) -> None:
+    """Keep a throughput (items/s) for the summary, as a percentage of ``reference``'s."""
+    RATES[name] = (items_per_second, reference)
+
+
 def pytest_terminal_summary(terminalreporter):
+    if RATES:
+        terminalreporter.section("cmhbench throughput (items/s; same run)")
+        for name, (rate, reference) in RATES.items():
+            line = f"{name:55s} {rate:11,.0f} items/s"
+            if reference in RATES:
+                line += f"   {rate / RATES[reference][0]:6.0%} of {reference}"
+            terminalreporter.write_line(line)
     if not TIMINGS:
         return
     terminalreporter.section("cmhbench speed ratios (min time, or median where named; same run)")

@@ -98,11 +98,11 @@ def weighted_anchor_softmax(out, anchors, partial, weighted, negative, sigma, ga
     own = torch.exp(((logit * weighted / k).sum(1) - sigma) * gamma)
     denominator = (torch.exp(logit * gamma / k) * negative).sum(1) + own
     has_partial = (partial.sum(1) > 0.1).to(out.dtype)
-    if has_partial.sum() == 0:
-        return out.sum() * 0.0
     tiny = (denominator < EPS).to(out.dtype)
     terms = torch.log(own / (denominator + tiny * EPS) + (1 - has_partial) * EPS) * has_partial
-    return -terms.sum() / has_partial.sum()
+    # with no partial positives every term is 0: clamping the count gives that 0 without asking the
+    # device whether the batch has any (a host sync per step)
+    return -terms.sum() / has_partial.sum().clamp(min=1)
 
 
 def proxy_objective(hp, h_v, h_t, p, labels) -> torch.Tensor:

@@ -22,7 +22,7 @@ from torch import nn
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import atomic_path, cache_home
 from cmhbench.method import HashingMethod, MethodSetup
-from cmhbench.toolkit import InputNormaliser, TwoNetworkCodes
+from cmhbench.toolkit import EpochLosses, InputNormaliser, TwoNetworkCodes
 from cmhbench_methods.daph import STAGE1_KEYS
 from cmhbench_methods.daph import losses as L
 from cmhbench_methods.daph.networks import (ClassProxyGenerator, ProxyBranch, image_hash_net, image_proxy_body,
@@ -99,7 +99,7 @@ class DAPH(TwoNetworkCodes, HashingMethod):
         for net in (self.image_proxy, self.text_proxy, self.class_proxy):
             net.train()
         eye = torch.eye(train.num_labels, device=self.device)
-        total = 0.0
+        losses = EpochLosses()
         for batch in train.batches(self.hp.proxy_batch_size, shuffle=True, generator=ctx.generator):
             with ctx.autocast():
                 h_v = self.image_proxy(self.normalise(batch.images, "image"), batch.labels).float()
@@ -110,8 +110,8 @@ class DAPH(TwoNetworkCodes, HashingMethod):
             loss.backward()
             for opt in self.proxy_opts.values():
                 opt.step()
-            total += float(loss.detach())
-        return total / max(1, len(train))
+            losses.add(loss=loss)
+        return losses.means(divisor=len(train)).get("loss", 0.0)
 
     @torch.no_grad()
     def read_proxies(self, train) -> dict[str, torch.Tensor]:
@@ -141,7 +141,7 @@ class DAPH(TwoNetworkCodes, HashingMethod):
         opt = self.hash_opts[modality]
         other.eval()
         net.train()
-        total, steps = 0.0, 0
+        losses = EpochLosses()
         for batch in train.batches(self.hp.batch_size, shuffle=True, generator=ctx.generator,
                                    modalities=(modality,), drop_last=True):
             with ctx.autocast():
@@ -150,8 +150,8 @@ class DAPH(TwoNetworkCodes, HashingMethod):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, steps = total + float(loss.detach()), steps + 1
-        return total / max(steps, 1)
+            losses.add(loss=loss)
+        return losses.means().get("loss", 0.0)
 
     # --- the joint-training ablation -------------------------------------------------------------
     def fit_jointly(self, train, ctx) -> None:

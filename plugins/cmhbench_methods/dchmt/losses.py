@@ -30,8 +30,9 @@ def pair_loss(a: torch.Tensor, b: torch.Tensor, similar: torch.Tensor, bits: int
 
 
 def _normalised(x: torch.Tensor) -> torch.Tensor:
-    # the release leaves an all-zero batch as it is
-    return x / x.norm(dim=-1, keepdim=True) if bool((x != 0).any()) else x
+    # the release leaves an all-zero batch as it is; decided on the device (no host sync per step)
+    norm = x.norm(dim=-1, keepdim=True)
+    return x / torch.where((x != 0).any(), norm, torch.ones_like(norm))
 
 
 def quantisation_loss(x: torch.Tensor) -> torch.Tensor:

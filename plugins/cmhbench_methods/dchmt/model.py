@@ -10,7 +10,7 @@ from torch import nn
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
-from cmhbench.toolkit import similarity
+from cmhbench.toolkit import EpochLosses, similarity
 from cmhbench.toolkit.bert_adam import BertAdam
 from cmhbench_methods.dchmt.losses import dchmt_loss
 
@@ -89,7 +89,7 @@ class DCHMT(HashingMethod):
         for epoch in ctx.epochs("train"):
             self.image_net.train()
             self.text_net.train()
-            total = 0.0
+            losses = EpochLosses()
             for batch in train.batches(self.hp.batch_size, shuffle=True, generator=ctx.generator):
                 with ctx.autocast():
                     image = self.image_net(batch.images)
@@ -99,8 +99,8 @@ class DCHMT(HashingMethod):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
-                total += float(loss.detach()) * len(batch.positions)
-            ctx.log("train", epoch, loss=total / len(train))
+                losses.add(len(batch.positions), loss=loss)
+            ctx.log("train", epoch, **losses.means(divisor=len(train)))
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         self.image_net.eval()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cmhbench.method import HashingMethod, MethodSetup
-from cmhbench.toolkit import (InputNormaliser, TwoNetworkCodes, log_uniform_schedule, normal_init, set_lr, similarity,
+from cmhbench.toolkit import (EpochLosses, InputNormaliser, TwoNetworkCodes, log_uniform_schedule, normal_init, set_lr, similarity,
                               without_dropout)
 from cmhbench_methods.dcmh.losses import batch_loss, objective
 
@@ -75,7 +75,7 @@ class DCMH(TwoNetworkCodes, HashingMethod):
         else:
             net, opt, own, other = self.text_net, self.text_opt, self.G, self.F
         net.train()
-        total = 0.0
+        losses = EpochLosses()
         for batch in train.batches(self.hp.batch_size, shuffle=True, generator=ctx.generator, modalities=(modality,)):
             idx = batch.positions
             with ctx.autocast():
@@ -87,8 +87,8 @@ class DCMH(TwoNetworkCodes, HashingMethod):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
-        return total / len(train)
+            losses.add(len(idx), loss=loss)
+        return losses.means(divisor=len(train)).get("loss", 0.0)
 
     def codes(self) -> torch.Tensor:
         """B = sign(γ(F + G)), the release's update at the start of every epoch."""

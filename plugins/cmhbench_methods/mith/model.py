@@ -10,7 +10,7 @@ import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
-from cmhbench.toolkit import similarity
+from cmhbench.toolkit import EpochLosses, similarity
 from cmhbench.toolkit.bert_adam import BertAdam
 from cmhbench_methods.mith.losses import mith_losses
 from cmhbench_methods.mith.networks import HashingModule
@@ -53,7 +53,7 @@ class MITH(HashingMethod):
         self.optimizer.lay_schedule(math.ceil(len(train) / hp.batch_size), ctx.planned_epochs("train"))
         for epoch in ctx.epochs("train"):
             self.train_mode(True)
-            totals: dict[str, float] = {}
+            losses = EpochLosses()
             for batch in train.batches(hp.batch_size, shuffle=True, generator=ctx.generator):
                 with ctx.autocast():
                     image, text = self.image_outputs(batch.images), self.text_outputs(batch.texts)
@@ -70,9 +70,8 @@ class MITH(HashingMethod):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
-                for key, value in {"loss": loss, **terms}.items():
-                    totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(batch.positions)
-            ctx.log("train", epoch, **{key: value / len(train) for key, value in totals.items()})
+                losses.add(len(batch.positions), loss=loss, **terms)
+            ctx.log("train", epoch, **losses.means(divisor=len(train)))
 
     def train_mode(self, on: bool) -> None:
         for module in (self.image_tower, self.text_tower, self.hashing):

@@ -17,7 +17,7 @@ from torch import nn
 
 from cmhbench.evaluation import evaluate
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
-from cmhbench.toolkit import InputNormaliser, similarity, without_dropout
+from cmhbench.toolkit import EpochLosses, InputNormaliser, similarity, without_dropout
 from cmhbench_methods.ssah.losses import discriminator_loss, modality_loss
 from cmhbench_methods.ssah.networks import SEMANTIC, Discriminator, ImgNet, LabNet, TxtNet
 
@@ -115,14 +115,14 @@ class SSAH(HashingMethod):
         """One pass over the training set in full batches (the code's ⌊N/128⌋ steps of 128 items)."""
         for key, net in self.nets.items():
             net.train(key == name or (name == "dis" and key.startswith("dis")))
-        total, count = 0.0, 0
+        losses = EpochLosses()
         for batch in train.batches(self.hp.batch_size, shuffle=True, generator=ctx.generator, drop_last=True):
             loss = batch_loss(name, batch, train, ctx)
             self.opts[name].zero_grad(set_to_none=True)
             loss.backward()
             self.opts[name].step()
-            total, count = total + float(loss.detach()) * len(batch.positions), count + len(batch.positions)
-        return total / max(count, 1)
+            losses.add(len(batch.positions), loss=loss)
+        return losses.means().get("loss", 0.0)
 
     def network_batch_loss(self, name, batch, train, ctx) -> torch.Tensor:
         """LabNet's, ImgNet's or TxtNet's loss on a batch; its outputs go into the memories first."""

@@ -1,0 +1,27 @@
+"""Each deep method's training throughput (train-split items/s) against its bare backbone's
+forward/backward at the same batch size, on the CPU, measured in one run (cmhbench/throughput.py
+says what each side counts). The toy at 32 px, toy-cnn for the pixel-input methods, clip-tiny's two
+towers for the CLIP methods; fp32.
+
+    pytest tests/benchmarks/test_training_throughput.py -m perf -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cmhbench.throughput import CLIP_METHODS, CPU_SCALE, DEEP_METHODS, backbone_throughput, method_throughput
+from tests.benchmarks.conftest import record_rate
+
+pytestmark = pytest.mark.perf
+
+
+@pytest.mark.parametrize("method", DEEP_METHODS)
+def test_training_throughput_against_the_bare_backbone(benchmark, method):
+    measured = benchmark.pedantic(method_throughput, args=(method, CPU_SCALE, "cpu", "fp32"), rounds=1, iterations=1)
+    bare = backbone_throughput(method, CPU_SCALE, "cpu", "fp32", measured["batch_size"])
+    towers = " + text tower" if method in CLIP_METHODS else ""
+    backbone = f"{CPU_SCALE.encoder_for(method)}{towers} forward+backward, batch {measured['batch_size']}"
+    record_rate(backbone, bare)
+    record_rate(f"{method} training (cpu, fp32)", measured["items_per_second"], backbone)
+    assert measured["items_per_second"] > 0 and bare > 0
