@@ -60,7 +60,7 @@ def test_every_built_in_method_gives_the_codes_of_before(tmp_path):
 
 
 def test_the_boards_runs_keep_their_identity(prepared_wiki, tmp_path):
-    """Every toy v2 and Wikipedia result on the repository's board is planned, from what the result
+    """Every toy and Wikipedia result on the repository's board is planned, from what the result
     records, under the run_id it was written with: hyper-parameters typed by the specs' params
     dataclasses define the same runs as the dicts of before."""
     from cmhbench.results import RunResult
@@ -70,8 +70,6 @@ def test_the_boards_runs_keep_their_identity(prepared_wiki, tmp_path):
     checked = 0
     for path in sorted((HERE.parent.parent / "leaderboard" / "results").rglob("*.json")):
         result = json.loads(path.read_text())
-        if result["dataset"]["name"] == "toy" and result["protocol"]["version"] == 1:
-            continue  # toy v1's generator settings are not today's
         request = request_of_result(RunResult.from_dict(result), tmp_path)
         assert plan(request).run_id == result["run_id"], path
         checked += 1
