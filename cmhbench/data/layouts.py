@@ -6,7 +6,11 @@
   order, as the multi-part ``IAll`` releases are);
 * **split** (DAPH's code): already-split HDF5 arrays ``train_data``/``train_y``/``train_L``,
   ``test_*`` and ``data_set``/``dataset_y``/``dataset_L``; the file's own split is kept, the
-  training items are located in the database by content.
+  training items are located in the database by content;
+* **split files** (UCMFH's CLIP features and the repositories that reuse them): one file per split,
+  ``query``, ``retrieval`` (or ``database``) and ``train`` (any container above, or a pickle of a
+  dict of numpy arrays), each with images or features, texts and labels under the usual keys
+  (UCMFH: ``image``, ``text``, ``label``); kept as the DAPH split is.
 
 Orientation comes from the known item counts: the item axis of every array is the one whose length
 is an accepted count, never a guess. When two axes qualify, the user states ``orientation``.
@@ -31,6 +35,9 @@ SPLIT_KEYS = {"query": ("test_data", "test_y", "test_L"),
               "retrieval": ("data_set", "dataset_y", "dataset_L"),
               "train": ("train_data", "train_y", "train_L")}
 ORIENTATIONS = ("auto", "items-first", "items-last")
+#: the file names (without suffix) of the split-files layout, by split
+SPLIT_FILE_NAMES = {"query": ("query", "test"), "retrieval": ("retrieval", "database", "db"), "train": ("train",)}
+SOURCE_SUFFIXES = (".mat", ".h5", ".hdf5", ".npz", ".npy", ".pkl", ".pickle")
 
 
 @dataclass
@@ -166,13 +173,13 @@ def _expand(sources: Sequence[str | Path]) -> list[Path]:
     for source in sources:
         path = Path(source).expanduser()
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in (".mat", ".h5", ".hdf5", ".npz", ".npy")))
+            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SOURCE_SUFFIXES))
         elif path.exists():
             files.append(path)
         else:
             raise CmhbenchError(f"source {path} does not exist")
     if not files:
-        raise CmhbenchError(f"no .mat, .h5, .hdf5, .npz or .npy files in {', '.join(map(str, sources))}")
+        raise CmhbenchError(f"no {', '.join(SOURCE_SUFFIXES)} files in {', '.join(map(str, sources))}")
     return files
 
 
@@ -186,6 +193,9 @@ def load_items(sources: Sequence[str | Path], *, counts: Iterable[int], num_labe
     every_key = set().union(*arrays_by_file)
     if all(k in every_key for keys in SPLIT_KEYS.values() for k in keys):
         return _load_split_layout(arrays_by_file, files, num_labels)
+    by_split = _split_files(files)
+    if by_split is not None:
+        return _load_split_files(by_split, dict(zip(files, arrays_by_file, strict=True)), num_labels)
 
     found = {role: _gather(arrays_by_file, aliases)
              for role, aliases in (("images", IMAGE_KEYS), ("texts", TEXT_KEYS), ("labels", LABEL_KEYS))}
@@ -236,25 +246,61 @@ def _row_digest(image: np.ndarray, text: np.ndarray, label: np.ndarray) -> bytes
     return h.digest()
 
 
-def _load_split_layout(arrays_by_file, files, num_labels) -> Items:
-    """DAPH-style files: query (test_*), database (data_set, dataset_*), train (train_*) ⊂ database.
+def _split_part(images: SourceArray, texts: SourceArray, labels: SourceArray, split: str, num_labels: int):
+    """One split's (images, texts, labels), items first, with matching item counts."""
+    item_images = ItemArray([(images, 0)], "images")
+    item_texts = to_matrix(texts.read(), str(texts))
+    item_labels = to_labels(labels.read(), num_labels, str(labels))
+    for role, source, count in (("texts", texts, len(item_texts)), ("labels", labels, len(item_labels))):
+        if count != item_images.num_items:
+            raise CmhbenchError(f"{images.file}: '{images.key}' has {item_images.num_items} items but the {split} "
+                                f"{role} ({source}) have {count}: mismatched item counts")
+    return item_images, item_texts, item_labels
 
-    Canonical items are the queries followed by the database; training items are located in the
-    database by the content of their image, text and label.
-    """
+
+def _load_split_layout(arrays_by_file, files, num_labels) -> Items:
+    """DAPH-style files: query (test_*), database (data_set, dataset_*), train (train_*) ⊂ database."""
     merged: dict[str, SourceArray] = {}
     for arrays in arrays_by_file:
         merged.update(arrays)
+    parts = {split: _split_part(*(merged[key] for key in keys), split, num_labels)
+             for split, keys in SPLIT_KEYS.items()}
+    return _items_of_splits(parts, files, "split", f"{merged['train_data'].file} 'train_data'",
+                            "split taken from the files (test = queries, data_set = retrieval, train ⊂ data_set)")
+
+
+def _split_files(files: list[Path]) -> dict[str, Path] | None:
+    """The split-files layout's file of each split, when the files are exactly one per split."""
+    found: dict[str, Path] = {}
+    for path in files:
+        split = next((s for s, names in SPLIT_FILE_NAMES.items() if path.stem.lower() in names), None)
+        if split is None or split in found:
+            return None
+        found[split] = path
+    return found if len(found) == len(SPLIT_FILE_NAMES) else None
+
+
+def _load_split_files(by_split: dict[str, Path], arrays: dict[Path, dict[str, SourceArray]], num_labels: int) -> Items:
+    """One file per split (UCMFH's train/query/retrieval pickles of CLIP features): train ⊂ retrieval."""
     parts = {}
-    for split, (ik, tk, lk) in SPLIT_KEYS.items():
-        images = ItemArray([(merged[ik], 0)], "images")
-        texts = to_matrix(merged[tk].read(), str(merged[tk]))
-        labels = to_labels(merged[lk].read(), num_labels, str(merged[lk]))
-        for role, count in (("texts", len(texts)), ("labels", len(labels))):
-            if count != images.num_items:
-                raise CmhbenchError(f"{merged[ik].file}: '{ik}' has {images.num_items} items but the {split} "
-                                    f"{role} have {count}: mismatched item counts")
-        parts[split] = (images, texts, labels)
+    for split, path in by_split.items():
+        found = {role: _gather([arrays[path]], aliases)
+                 for role, aliases in (("images", IMAGE_KEYS), ("texts", TEXT_KEYS), ("labels", LABEL_KEYS))}
+        missing = [role for role, sources in found.items() if not sources]
+        if missing:
+            raise CmhbenchError(f"{path}: the {split} file has no {', '.join(missing)} (image: one of "
+                                f"{', '.join(IMAGE_KEYS)}; text: {', '.join(TEXT_KEYS)}; label: {', '.join(LABEL_KEYS)}); "
+                                f"found keys {', '.join(sorted(arrays[path]))}")
+        parts[split] = _split_part(found["images"][0], found["texts"][0], found["labels"][0], split, num_labels)
+    names = {split: path.name for split, path in by_split.items()}
+    return _items_of_splits(parts, list(by_split.values()), "split-files", str(by_split["train"]),
+                            f"split taken from the files ({names['query']} = queries, {names['retrieval']} = "
+                            f"retrieval, {names['train']} ⊂ retrieval)")
+
+
+def _items_of_splits(parts: dict, files: list[Path], layout: str, train_name: str, note: str) -> Items:
+    """Canonical items from already-split parts: the queries followed by the retrieval set; the
+    training items are located in the retrieval set by the content of their image, text and label."""
     q_images, q_texts, q_labels = parts["query"]
     d_images, d_texts, d_labels = parts["retrieval"]
     t_images, t_texts, t_labels = parts["train"]
@@ -272,13 +318,12 @@ def _load_split_layout(arrays_by_file, files, num_labels) -> Items:
             row = start + offset
             digest = _row_digest(image, t_texts[row], t_labels[row])
             if digest not in where:
-                raise CmhbenchError(f"{merged['train_data'].file}: training item {row} is not in the database "
-                                    "('data_set'); the split layout expects train ⊂ database")
+                raise CmhbenchError(f"{train_name}: training item {row} is not in the retrieval set; the {layout} "
+                                    "layout expects train ⊂ retrieval")
             train_rows.append(where[digest])
     nq = q_images.num_items
     images = ItemArray(q_images.parts + d_images.parts, "images")
     splits = {"query": np.arange(nq), "retrieval": nq + np.arange(d_images.num_items),
               "train": nq + np.sort(np.asarray(train_rows, dtype=np.int64))}
     return Items(images=images, texts=np.concatenate([q_texts, d_texts]),
-                 labels=np.concatenate([q_labels, d_labels]), layout="split", files=files, splits=splits,
-                 notes=["split taken from the files (test = queries, data_set = retrieval, train ⊂ data_set)"])
+                 labels=np.concatenate([q_labels, d_labels]), layout=layout, files=files, splits=splits, notes=[note])

@@ -18,8 +18,11 @@ import h5py
 import numpy as np
 
 from cmhbench.data.untrusted import (check_declared_size, check_hdf5_dataset, check_hdf5_file, check_regular_file,
-                                     npz_declared)
+                                     npz_declared, read_pickle_arrays)
 from cmhbench.errors import CmhbenchError
+
+#: pickles are read only as a dict of numpy arrays (UCMFH's CLIP feature files), nothing else
+PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 @dataclass
@@ -92,7 +95,7 @@ def _in_memory(path: Path, values: dict[str, np.ndarray]) -> dict[str, SourceArr
 
 
 def read_source(path: str | Path) -> dict[str, SourceArray]:
-    """All arrays of a .mat (v5 or v7.3), .h5/.hdf5, .npz or .npy file, by key."""
+    """All arrays of a .mat (v5 or v7.3), .h5/.hdf5, .npz, .npy or .pkl (a dict of numpy arrays) file, by key."""
     path = Path(path)
     check_regular_file(path, "source file")
     suffix = path.suffix.lower()
@@ -106,6 +109,8 @@ def read_source(path: str | Path) -> dict[str, SourceArray]:
                 return _in_memory(path, {k: data[k] for k in data.files})
         except (zipfile.BadZipFile, ValueError, OSError) as exc:
             raise CmhbenchError(f"{path} is not a readable .npz file ({exc})") from None
+    if suffix in PICKLE_SUFFIXES:
+        return _in_memory(path, read_pickle_arrays(path, "source file"))
     if suffix == ".npy":
         return _in_memory(path, {path.stem: np.load(path, mmap_mode="r", allow_pickle=False)})
     if head.startswith(b"\x89HDF") or h5py.is_hdf5(path):
@@ -118,7 +123,7 @@ def read_source(path: str | Path) -> dict[str, SourceArray]:
         except Exception as exc:
             raise CmhbenchError(f"{path} is not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
         return _in_memory(path, {k: v for k, v in values.items() if not k.startswith("__")})
-    raise CmhbenchError(f"{path}: unsupported file type; expected .mat, .h5/.hdf5, .npz or .npy")
+    raise CmhbenchError(f"{path}: unsupported file type; expected .mat, .h5/.hdf5, .npz, .npy or .pkl")
 
 
 def sha256_file(path: Path, block: int = 1 << 22) -> str:

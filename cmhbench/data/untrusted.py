@@ -4,6 +4,8 @@ storage would read other files, /dev/zero or /etc/passwd as if they were data)."
 
 from __future__ import annotations
 
+import importlib
+import pickle
 import stat
 import zipfile
 from pathlib import Path
@@ -101,3 +103,49 @@ def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
         raise
     except Exception as exc:
         raise CmhbenchError(f"{what} {path} is not a readable .npz file ({exc})") from None
+
+
+#: what a pickle of numpy arrays may name: the array and dtype reconstructors of numpy 1 and 2, and
+#: the codec call protocol 2 writes bytes with
+_PICKLE_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+                   *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+                     for name in ("_reconstruct", "scalar")),
+                   *((module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric"))}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that builds dicts, lists, numbers, strings and numpy arrays, and refuses every
+    other global (a pickle can name any callable, so loading one unchecked runs its author's code)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}; only numpy arrays are read from a pickle")
+        # a file from numpy 1 names numpy.core, one from numpy 2 numpy._core: either reads under either
+        for candidate in (module.replace("numpy.core", "numpy._core"), module.replace("numpy._core", "numpy.core")):
+            try:
+                return getattr(importlib.import_module(candidate), name)
+            except ModuleNotFoundError:
+                continue
+        raise pickle.UnpicklingError(f"{module}.{name} is not in this numpy")
+
+
+def read_pickle_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
+    """The arrays of an untrusted pickle holding one dict of arrays (as UCMFH's feature files do),
+    read without running anything the file names; one line naming ``what`` when it is not that."""
+    check_regular_file(path, what)
+    check_declared_size((path.stat().st_size,), np.dtype(np.uint8), f"{path}", 2 * MAX_ARRAY_BYTES)
+    try:
+        with open(path, "rb") as handle:
+            value = _ArraysOnlyUnpickler(handle).load()
+    except Exception as exc:
+        raise CmhbenchError(f"{what} {path} is not a readable pickle of numpy arrays ({exc})") from None
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise CmhbenchError(f"{what} {path} holds a {type(value).__name__}; expected a dict of named arrays "
+                            "(e.g. 'image', 'text', 'label')")
+    arrays = {}
+    for key, array in value.items():
+        array = np.asarray(array)
+        if array.dtype.kind not in "biuf":
+            raise CmhbenchError(f"{what} {path}: '{key}' is {array.dtype}, not a numeric array")
+        arrays[key] = array
+    return arrays

@@ -1,7 +1,10 @@
 """The canonical labels of the built-in datasets, per split, as digests (cmhbench.results.label_pins).
 
 Standard datasets: the digest of each split's labels in the canonical preparation, by the profile
-version (the first field of the prepared version: the layout read does not change the labels). Only
+version (the first field of the prepared version: a layout read in the standard item order does not
+change the labels). A layout that carries its own split (DAPH's split file, UCMFH's split files)
+gives other splits: its pins are listed under "VERSION:LAYOUT", and until they are, such a
+preparation of a pinned dataset is refused like any unknown version. Only
 preparations made here from the real files are listed; the others are unknown until someone with
 the files adds them (`cmhbench data info NAME` prints them). Toy: generated, so computed.
 """
@@ -19,6 +22,9 @@ CANONICAL: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
+#: the layouts whose files carry a split of their own (cmhbench.data.layouts)
+OWN_SPLIT_LAYOUTS = ("split", "split-files")
+
 #: the largest toy whose labels the board regenerates to check a result (the defaults are 1,000 items)
 MAX_TOY_ITEMS = 20_000
 
@@ -29,7 +35,10 @@ def standard_pins(name: str, version: str, options: Mapping[str, Any]) -> dict[s
     known = CANONICAL.get(name)
     if not known:
         return None
-    profile_version = str(version).split(":")[0]
+    fields = str(version).split(":")
+    profile_version = fields[0]
+    if len(fields) > 1 and fields[1] in OWN_SPLIT_LAYOUTS:
+        profile_version = f"{fields[0]}:{fields[1]}"
     if profile_version not in known:
         raise CmhbenchError(f"dataset {name} version {str(version)[:40]!r} is not one this cmhbench prepares "
                             f"(versions {', '.join(sorted(known))}): its labels cannot be checked")

@@ -19,7 +19,9 @@ MIRFLICKR_LABELS = ("animals", "baby", "bird", "car", "clouds", "dog", "female",
 ARRAY_LAYOUTS = ("MATLAB v5 or v7.3 / HDF5 / .npz files with images (images, IAll; N×H×W×3, N×3×H×W or "
                  "MATLAB's H×W×3×N, several files allowed), texts (YAll, tags) and labels (LAll, labels; "
                  "multi-hot or class indices); precomputed image features in place of images; DAPH's "
-                 "already-split HDF5 (train_data/train_y/train_L, test_*, data_set/dataset_y/dataset_L)")
+                 "already-split HDF5 (train_data/train_y/train_L, test_*, data_set/dataset_y/dataset_L); one file "
+                 "per split (query, retrieval or database, train), as UCMFH's CLIP-feature pickles "
+                 "(train.pkl/query.pkl/retrieval.pkl: image, text, label)")
 
 
 def _mirflickr_reader(sources: Sequence[str | Path], orientation: str = "auto") -> Items:
