@@ -26,8 +26,8 @@ from cmhbench.plugins.registry import get_registry
 from cmhbench.runner import RunRequest, run
 
 #: the deep methods whose throughput is measured; the CLIP ones fine-tune both of CLIP's towers
-DEEP_METHODS = ("dcmh", "ssah", "daph", "dchmt", "mith")
-CLIP_METHODS = {"dchmt", "mith"}
+DEEP_METHODS = ("dcmh", "ssah", "daph", "dchmt", "mith", "dsph")
+CLIP_METHODS = {"dchmt", "mith", "dsph"}
 CLIP_CONTEXT = 77  # tokens per caption, CLIP's context length
 
 

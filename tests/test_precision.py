@@ -10,9 +10,9 @@ from cmhbench.plugins.registry import get_registry
 from cmhbench.runner import RunRequest, run
 
 TINY_TOY = {"size": 80, "image_size": 32, "vocabulary": 160}
-BUILT_IN = ["dcmh", "ssah", "daph", "cvh", "scm-orth", "scm-seq", "cmfh", "dchmt", "mith"]
+BUILT_IN = ["dcmh", "ssah", "daph", "cvh", "scm-orth", "scm-seq", "cmfh", "dchmt", "mith", "dsph"]
 #: the CLIP methods fine-tune the toy's tiny CLIP (both towers); the others a random toy-cnn
-CLIP_METHODS = {"dchmt", "mith"}
+CLIP_METHODS = {"dchmt", "mith", "dsph"}
 
 
 def test_every_built_in_method_is_covered():

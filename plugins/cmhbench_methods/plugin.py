@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from cmhbench.plugins import hookimpl
 from cmhbench.specs import MethodSpec
-from cmhbench_methods import cmfh, cvh, daph, dchmt, dcmh, mith, scm, ssah
+from cmhbench_methods import cmfh, cvh, daph, dchmt, dcmh, dsph, mith, scm, ssah
 
 
 @hookimpl
 def cmhbench_register_methods() -> list[MethodSpec]:
-    return [dcmh.SPEC, ssah.SPEC, daph.SPEC, cvh.SPEC, *scm.SPECS, cmfh.SPEC, dchmt.SPEC, mith.SPEC]
+    return [dcmh.SPEC, ssah.SPEC, daph.SPEC, cvh.SPEC, *scm.SPECS, cmfh.SPEC, dchmt.SPEC, mith.SPEC, dsph.SPEC]
