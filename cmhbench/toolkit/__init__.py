@@ -6,6 +6,7 @@ documented in docs/writing-a-method.md.
 
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
 from cmhbench.toolkit.bert_adam import BertAdam
+from cmhbench.toolkit.captions import cut_caption_context
 from cmhbench.toolkit.codes import TwoNetworkCodes
 from cmhbench.toolkit.init import normal_init, tanh_head_std, without_dropout
 from cmhbench.toolkit.inputs import InputNormaliser
@@ -15,5 +16,5 @@ from cmhbench.toolkit.schedules import log_uniform_schedule, set_lr
 from cmhbench.toolkit.similarity import similarity
 
 __all__ = ["BertAdam", "EpochLosses", "HashingMethod", "InputNormaliser", "LinearHashing", "MethodSetup", "TwoNetworkCodes",
-           "log_uniform_schedule", "normal_init", "set_lr", "similarity", "tanh_head_std", "to_codes",
+           "cut_caption_context", "log_uniform_schedule", "normal_init", "set_lr", "similarity", "tanh_head_std", "to_codes",
            "without_dropout"]

@@ -8,9 +8,8 @@ import math
 import torch
 from torch import nn
 
-from cmhbench.errors import CmhbenchError
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
-from cmhbench.toolkit import EpochLosses, similarity
+from cmhbench.toolkit import EpochLosses, cut_caption_context, similarity
 from cmhbench.toolkit.bert_adam import BertAdam
 from cmhbench_methods.dchmt.losses import dchmt_loss
 
@@ -66,23 +65,31 @@ class LinearHead(nn.Module):
 
 
 class DCHMT(HashingMethod):
+    """Also the base of DSPH, which keeps the towers, BertAdam and the loop and changes the heads
+    (``make_head``), the objective (``batch_loss``) and adds an optimiser (``optimizers``)."""
+
     stateful = ("image_net", "text_net", "optimizer")
 
     def __init__(self, setup: MethodSetup):
         super().__init__(setup)
-        hp = self.hp
         text_tower = setup.text_encoder
-        if not 3 <= hp.max_words <= text_tower.context_length:
-            raise CmhbenchError(f"dchmt: max_words={hp.max_words}; expected 3..{text_tower.context_length} "
-                                "(the text tower's context)")
-        text_tower.context_length = hp.max_words
-        head = SelectHead if hp.hash_layer == "select" else LinearHead
-        self.head_type = head
-        self.image_net = nn.Sequential(setup.image_encoder, head(setup.image_encoder.out_dim, self.bits)).to(self.device)
-        self.text_net = nn.Sequential(text_tower, head(text_tower.out_dim, self.bits)).to(self.device)
+        cut_caption_context(text_tower, self.hp.max_words, type(self).__name__.lower())
+        self.image_net = nn.Sequential(setup.image_encoder, self.make_head(setup.image_encoder.out_dim)).to(self.device)
+        self.text_net = nn.Sequential(text_tower, self.make_head(text_tower.out_dim)).to(self.device)
         self.optimizer = BertAdam.for_fine_tuning(
             [*self.image_net[0].parameters(), *self.text_net[0].parameters()],
-            [*self.image_net[1].parameters(), *self.text_net[1].parameters()], hp)
+            [*self.image_net[1].parameters(), *self.text_net[1].parameters()], self.hp)
+
+    def make_head(self, in_dim: int) -> nn.Module:
+        head = SelectHead if self.hp.hash_layer == "select" else LinearHead
+        return head(in_dim, self.bits)
+
+    def batch_loss(self, image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return dchmt_loss(image.flatten(1), text.flatten(1), similarity(labels, labels), self.bits, self.hp)
+
+    @property
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return (self.optimizer,)
 
     def fit(self, train, ctx) -> None:
         self.optimizer.lay_schedule(math.ceil(len(train) / self.hp.batch_size), ctx.planned_epochs("train"))
@@ -94,18 +101,19 @@ class DCHMT(HashingMethod):
                 with ctx.autocast():
                     image = self.image_net(batch.images)
                     text = self.text_net(batch.texts)
-                loss = dchmt_loss(image.float().flatten(1), text.float().flatten(1),
-                                  similarity(batch.labels, batch.labels), self.bits, self.hp)
-                self.optimizer.zero_grad(set_to_none=True)
+                loss = self.batch_loss(image.float(), text.float(), batch.labels)
+                for optimizer in self.optimizers:
+                    optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                self.optimizer.step()
+                for optimizer in self.optimizers:
+                    optimizer.step()
                 losses.add(len(batch.positions), loss=loss)
             ctx.log("train", epoch, **losses.means(divisor=len(train)))
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         self.image_net.eval()
-        return self.head_type.codes(self.image_net(images).float())
+        return self.image_net[1].codes(self.image_net(images).float())
 
     def encode_text(self, texts: torch.Tensor) -> torch.Tensor:
         self.text_net.eval()
-        return self.head_type.codes(self.text_net(texts).float())
+        return self.text_net[1].codes(self.text_net(texts).float())

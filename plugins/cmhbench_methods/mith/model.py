@@ -10,7 +10,7 @@ import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.method import HashingMethod, MethodSetup, to_codes
-from cmhbench.toolkit import EpochLosses, similarity
+from cmhbench.toolkit import EpochLosses, cut_caption_context, similarity
 from cmhbench.toolkit.bert_adam import BertAdam
 from cmhbench_methods.mith.losses import mith_losses
 from cmhbench_methods.mith.networks import HashingModule
@@ -25,11 +25,9 @@ class MITH(HashingMethod):
         super().__init__(setup)
         hp = self.hp
         self.image_tower, self.text_tower = setup.image_encoder.to(self.device), setup.text_encoder.to(self.device)
-        if not 3 <= hp.max_words <= self.text_tower.context_length:
-            raise CmhbenchError(f"mith: max_words={hp.max_words}; expected 3..{self.text_tower.context_length}")
+        cut_caption_context(self.text_tower, hp.max_words, "mith")
         if not 1 <= hp.top_k_label <= self.bits:
             raise CmhbenchError(f"mith: top_k_label={hp.top_k_label}; expected 1..{self.bits} (the code length)")
-        self.text_tower.context_length = hp.max_words
         self.hashing = HashingModule(self.text_tower.out_dim, self.bits, hp).to(self.device)
         # every training item's latest codes, N(0, 1) before it is first seen (the release's torch.randn)
         generator = torch.Generator().manual_seed(setup.seed)
