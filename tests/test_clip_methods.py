@@ -1,6 +1,6 @@
 """DCHMT and MITH against ports of their releases' own functions (kalenforn/DCHMT, DarrenZZhang/
 MM23-MITH; the ports keep the originals' layout and arithmetic, LND tensors and per-head loops
-included), and both learning on the toy."""
+included), and all three CLIP methods (DSPH's loss: tests/test_dsph.py) learning on the toy."""
 
 from __future__ import annotations
 
@@ -235,12 +235,12 @@ def test_mith_loss_is_the_releases():
 
 
 # ---- learning on the toy ------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["dchmt", "mith"])
+@pytest.mark.parametrize("method", ["dchmt", "mith", "dsph"])
 def test_learns_on_the_toy(method, tmp_path):
     """The toy protocol (the tiny CLIP pretrained on disjoint toy pairs, the quick preset, 32 bits) cut
     to 40 epochs must beat chance (0.289) by 0.25 both ways. Measured at this setting (seed 0, 2-core
-    CPU): DCHMT 0.617 / 0.607, MITH 0.651 / 0.634 (i2t / t2i; the full 120 epochs: 0.705 / 0.681 and
-    0.718 / 0.661)."""
+    CPU): DCHMT 0.617 / 0.607, MITH 0.651 / 0.634, DSPH 0.734 / 0.648 (i2t / t2i; the full 120 epochs:
+    0.705 / 0.681, 0.718 / 0.661 and 0.723 / 0.688)."""
     from cmhbench.request import RunRequest
     from cmhbench.runner import run
 

@@ -1,6 +1,6 @@
 """DSPH against a port of its release's loss (QinLab-WFU/DSPH utils/utils.py ``HyP.forward``, kept
-in its layout: torch.where masks, nonzero counts, the multi-label subset), its margin table, its
-proxies, and learning on the toy."""
+in its layout: torch.where masks, nonzero counts, the multi-label subset), its margin table
+and its proxies (its learning on the toy: tests/test_clip_methods.py)."""
 
 from __future__ import annotations
 
@@ -108,18 +108,3 @@ def test_proxies_and_heads_are_drawn_as_the_release_draws_them():
     assert default.fc.weight.abs().max() <= 1 / math.sqrt(512) + 1e-6  # torch's Linear default: U(±1/√in)
     assert kaiming.fc.weight.abs().max() > 1 / math.sqrt(512)  # U(±√(6/K))
     assert default.fc.bias.abs().sum() > 0 and kaiming.fc.bias.abs().sum() == 0
-
-
-def test_learns_on_the_toy(tmp_path):
-    """The toy protocol (the tiny CLIP pretrained on toy pairs, the quick preset, 32 bits) cut to
-    40 epochs must beat chance (0.289) by 0.25 both ways. Measured at this setting (seed 0, 2-core
-    CPU): 0.734 / 0.648 (i2t / t2i), 26 s of training."""
-    from cmhbench.request import RunRequest
-    from cmhbench.runner import run
-
-    outcome = run(RunRequest(method="dsph", dataset="toy", bits=32, seed=0, epochs=40, device="cpu", quiet=True,
-                             results_dir=tmp_path))
-    metrics = outcome.result["metrics"]
-    for direction in ("i2t", "t2i"):
-        chance = metrics[direction]["map_chance"]
-        assert metrics[direction]["map"] >= chance + 0.25, (direction, metrics[direction]["map"], chance)

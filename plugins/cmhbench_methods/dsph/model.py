@@ -34,9 +34,11 @@ class DSPH(DCHMT):
     stateful = (*DCHMT.stateful, "proxies", "proxy_optimizer")
 
     def __init__(self, setup: MethodSetup):
+        hp = setup.params
+        # looked up before the towers are built, so that a size outside the table is refused at once
+        delta = hp.delta if hp.delta is not None else code_table_margin(setup.bits, setup.num_labels)
         super().__init__(setup)
-        hp = self.hp
-        self.delta = hp.delta if hp.delta is not None else code_table_margin(self.bits, setup.num_labels)
+        self.delta = delta
         self.proxies = Proxies(setup.num_labels, self.bits).to(self.device)
         self.proxy_optimizer = torch.optim.SGD(self.proxies.parameters(), lr=hp.proxy_lr, momentum=hp.proxy_momentum,
                                                weight_decay=hp.proxy_weight_decay)
