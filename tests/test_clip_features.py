@@ -17,18 +17,19 @@ from tests.conftest import run_cli
 QUERY, RETRIEVAL, TRAIN, DIM, CLASSES = 50, 400, 200, 16, 24
 
 
-def ucmfh_split(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+def ucmfh_split(seed: int = 0, query: int = QUERY, retrieval: int = RETRIEVAL, train: int = TRAIN,
+                dim: int = DIM) -> dict[str, dict[str, np.ndarray]]:
     """Query and retrieval disjoint, train drawn from retrieval (as UCMFH's files are); float32
     CLIP-like features (unnormalised, as the files may be) and 0/1 labels."""
     rng = np.random.default_rng(seed)
-    n = QUERY + RETRIEVAL
+    n = query + retrieval
     labels = (rng.random((n, CLASSES)) < 0.03).astype(np.int64)
     labels[np.arange(n), rng.integers(0, CLASSES, n)] = 1
-    centres = rng.standard_normal((CLASSES, DIM))
-    image = (labels @ centres + 0.3 * rng.standard_normal((n, DIM))).astype(np.float32)
-    text = (labels @ centres + 0.3 * rng.standard_normal((n, DIM))).astype(np.float32)
-    train = QUERY + rng.choice(RETRIEVAL, TRAIN, replace=False)
-    rows = {"query": np.arange(QUERY), "retrieval": QUERY + np.arange(RETRIEVAL), "train": train}
+    centres = rng.standard_normal((CLASSES, dim))
+    image = (labels @ centres + 0.3 * rng.standard_normal((n, dim))).astype(np.float32)
+    text = (labels @ centres + 0.3 * rng.standard_normal((n, dim))).astype(np.float32)
+    rows = {"query": np.arange(query), "retrieval": query + np.arange(retrieval),
+            "train": query + rng.choice(retrieval, train, replace=False)}
     return {split: {"image": image[r], "text": text[r], "label": labels[r]} for split, r in rows.items()}
 
 
@@ -113,23 +114,41 @@ def test_bad_split_pickles_are_named(tmp_path, case):
         prepare(tiny_profile(), [folder])
 
 
-def test_shallow_and_deep_methods_run_on_ucmfh_clip_features(tmp_path):
-    """`data prepare mirflickr` on UCMFH's folder, then methods on its features: the shallow ones
-    learn (measured: cvh 0.59 / 0.56, cmfh 0.56 / 0.56; chance 0.135); a deep one (DCMH on its
-    features preset, 3 epochs) runs end to end and is scored."""
+def run_on_prepared(tmp_path, method: str, *extra: str) -> dict:
     env = {"CMHBENCH_HOME": str(tmp_path / "home")}
-    folder = write_pickles(tmp_path / "mirflickr", ucmfh_split())
-    prepared = run_cli("data", "prepare", "mirflickr", "--source", str(folder), env=env)
+    done = run_cli("run", "--method", method, "--dataset", "mirflickr", "--bits", "16", "--seeds", "0", "-q",
+                   "--results", str(tmp_path / "results"), *extra, env=env)
+    assert done.returncode == 0, done.stderr
+    (path,) = (tmp_path / "results" / "mirflickr" / method).glob("*.json")
+    result = json.loads(path.read_text())
+    assert result["dataset"]["version"].startswith("1:split-files:")
+    assert result["encoders"]["image"]["name"] == "identity"
+    return result
+
+
+def prepare_pickles(tmp_path, **sizes) -> None:
+    folder = write_pickles(tmp_path / "mirflickr", ucmfh_split(**sizes))
+    prepared = run_cli("data", "prepare", "mirflickr", "--source", str(folder),
+                       env={"CMHBENCH_HOME": str(tmp_path / "home")})
     assert prepared.returncode == 0, prepared.stderr
-    for method, extra in (("cvh", []), ("cmfh", []), ("dcmh", ["--epochs", "3", "--preset", "features"])):
-        done = run_cli("run", "--method", method, "--dataset", "mirflickr", "--bits", "16", "--seeds", "0", "-q",
-                       "--results", str(tmp_path / "results"), *extra, env=env)
-        assert done.returncode == 0, done.stderr
-        (path,) = (tmp_path / "results" / "mirflickr" / method).glob("*.json")
-        result = json.loads(path.read_text())
-        assert result["dataset"]["version"].startswith("1:split-files:")
-        assert result["encoders"]["image"]["name"] == "identity"
+
+
+def test_shallow_methods_learn_on_ucmfh_clip_features(tmp_path):
+    """`data prepare mirflickr` on UCMFH's folder, then the shallow methods on its features
+    (measured: cvh 0.59 / 0.56, cmfh 0.56 / 0.56; chance 0.135)."""
+    prepare_pickles(tmp_path)
+    for method in ("cvh", "cmfh"):
+        metrics = run_on_prepared(tmp_path, method)["metrics"]
         for direction in ("i2t", "t2i"):
-            metrics = result["metrics"][direction]
-            if method != "dcmh":
-                assert metrics["map"] > metrics["map_chance"] + 0.2, (method, direction, metrics["map"])
+            assert metrics[direction]["map"] > metrics[direction]["map_chance"] + 0.2, (method, direction)
+
+
+def test_dcmh_learns_on_clip_width_features_at_its_published_rates(tmp_path):
+    """DCMH as published (no preset) on 512-d CLIP-like features, 1,000 training items, 10 epochs:
+    measured 0.273 / 0.266 against chance 0.125. Wikipedia's `features` preset diverges here (NaN in
+    epoch 1), and on 16-d features the published rates sit at the zero-output saddle: why, in
+    docs/methods/dcmh.md, "CLIP features (512-d)"."""
+    prepare_pickles(tmp_path, query=100, retrieval=1500, train=1000, dim=512)
+    metrics = run_on_prepared(tmp_path, "dcmh", "--epochs", "10")["metrics"]
+    for direction in ("i2t", "t2i"):
+        assert metrics[direction]["map"] > metrics[direction]["map_chance"] + 0.06, (direction, metrics[direction]["map"])
