@@ -103,6 +103,9 @@ def run_options(command):
         click.option("--directions", help="Directions to score, comma-separated: i2t, t2i, i2i (image->image), "
                      "t2t (default: i2t,t2i)."),
         click.option("--results", "results_dir", type=click.Path(), help="Folder for result files (default: results)."),
+        click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run for training and scoring "
+                     "(default: torch's, every core this process may use; a sweep's workers share the cores); on "
+                     "a shared machine, the cores you were allotted."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -120,10 +123,8 @@ def run_options(command):
 @click.option("--force", is_flag=True, help="Run again even when the result file exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--log-losses", is_flag=True, help="Print every epoch's losses as a line.")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for training and scoring (default: "
-              "torch's, every core this process may use); on a shared machine, the cores you were allotted.")
 def run(method, dataset, bits, seeds, epochs, preset, dataset_opts, device, precision, directions, results_dir,
-        settings, image_encoder, image_weights, force, quiet, log_losses, threads) -> None:
+        threads, settings, image_encoder, image_weights, force, quiet, log_losses) -> None:
     """Train METHOD on DATASET, score it, and write one result file per (bits, seed)."""
     from cmhbench.data.prepare import open_prepared, prepared_path
     from cmhbench.plugins.registry import get_registry
@@ -382,7 +383,7 @@ def submit(codes_file, dataset, name, paper, code_url, seed, dataset_opts, direc
               help="slurm: at most this many array jobs at once.")
 @click.option("--no-wait", is_flag=True, help="slurm: return after submitting.")
 def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_opts, device, precision, directions,
-          results_dir, name, executor, workers, partition, time_min, gpus_per_job, cpus_per_job, mem_gb, max_parallel,
+          results_dir, threads, name, executor, workers, partition, time_min, gpus_per_job, cpus_per_job, mem_gb, max_parallel,
           no_wait) -> None:
     """Run a grid of runs (from options or a YAML/TOML SWEEP_FILE; options override the file).
 
@@ -433,7 +434,8 @@ def sweep(sweep_file, methods, datasets, bits, seeds, epochs, preset, dataset_op
                                  f"{len(tasks)} job(s) still queued from an earlier submission "
                                  f"({safe(', '.join(tasks[:5]))}{', ...' if len(tasks) > 5 else ''}): "
                                  "waiting for them, not submitting them again"))
-    summary = launch(spec, executor, workers=workers, cluster=cluster, on_plan=on_plan, report=report)
+    summary = launch(spec, executor, workers=workers, threads=threads, cluster=cluster, on_plan=on_plan,
+                     report=report)
     console.print(f"ran {summary.count('ran')}, already done {summary.count('done', 'done-elsewhere')}, "
                   f"submitted {summary.count('submitted')}, failed {summary.count('failed')}")
     if summary.failed:

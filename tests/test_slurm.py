@@ -64,7 +64,8 @@ def test_sweep_lands_every_result_while_status_follows_it(cluster, env, prepared
     grid = tmp_path / "grid.yaml"
     grid.write_text("methods: [cvh, dcmh]\ndatasets: [wiki, toy]\nbits: [16]\nseeds: [0]\nepochs: 3\n"
                     "dataset_options: {toy: {size: 200, vocabulary: 160}}\ndevice: cpu\n")
-    args = ["sweep", str(grid), "--results", str(results), "--name", "grid", *CLUSTER_OPTIONS, "--max-parallel", "2"]
+    args = ["sweep", str(grid), "--results", str(results), "--name", "grid", *CLUSTER_OPTIONS, "--max-parallel", "2",
+            "--threads", "1"]
     sweep = cli_process(*args, env=env)
     seen: set[str] = set()
     try:
@@ -87,6 +88,8 @@ def test_sweep_lands_every_result_while_status_follows_it(cluster, env, prepared
     # every task logged where it ran, and ran its job on the one CPU Slurm gave it
     logs = sorted(_submission(results, "grid").folder.glob("task-*.log"))
     assert len(logs) == 4 and all("start 0" in log.read_text() for log in logs)
+    assert "--threads 1" in (_submission(results, "grid").folder / "job.sbatch").read_text()
+    assert {json.loads(p.read_text())["environment"]["threads"] for p in files} == {1}
 
     again = run_cli(*args, env=env)
     assert again.returncode == 0 and "ran 0, already done 4" in again.stdout, again.stdout + again.stderr

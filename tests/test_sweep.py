@@ -114,6 +114,18 @@ def test_workers_run_everything_skip_done_and_isolate_a_failure(tmp_path):
 
 
 
+@pytest.mark.parametrize("executor", [["--executor", "local"], ["--executor", "local-gpus", "--workers", "1"]])
+def test_threads_per_job_reach_the_runs(tmp_path, executor):
+    """`sweep --threads 1` runs every job on one thread, in process or in a worker (whose default is
+    every core: one worker), and the results record it."""
+    results = tmp_path / "results"
+    sweep = _sweep_file(tmp_path, results)
+    out = run_cli("sweep", str(sweep), *executor, "--threads", "1", env={"OMP_NUM_THREADS": "2"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    files = result_files(results)
+    assert len(files) == 2 and {json.loads(p.read_text())["environment"]["threads"] for p in files} == {1}
+
+
 def test_sigkilled_job_resumes_to_the_uninterrupted_result(tmp_path):
     """A DCMH job of a `local-gpus` sweep (one CPU worker) is SIGKILLed after its first epoch's checkpoint; status
     shows it interrupted; the rerun resumes it and ends with the same metrics and loss history as an

@@ -50,16 +50,22 @@ def new_attempt() -> str:
 
 
 def run_jobs(jobs: list[Job], executor: str, manifest: Path, *, workers: int | None = None,
-             cluster: ClusterOptions | None = None,
+             threads: int | None = None, cluster: ClusterOptions | None = None,
              report: Callable[[JobOutcome], None] | None = None) -> list[JobOutcome]:
-    """Run every job of a sweep with the named executor; one outcome per job, in job order."""
+    """Run every job of a sweep with the named executor; one outcome per job, in job order. ``threads``:
+    CPU threads per job (default: torch's in-process, the cores divided among local workers, a Slurm
+    task's CPUs)."""
     attempt = new_attempt()
     if executor == "local":
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)  # recorded in each result's environment.threads
         return work_through(jobs, attempt, report=report)
     if executor == "local-gpus":
-        return _run_local_workers(jobs, manifest, attempt, workers, report)
+        return _run_local_workers(jobs, manifest, attempt, workers, threads, report)
     if executor == "slurm":
-        return _run_slurm(jobs, manifest, attempt, cluster or ClusterOptions(), report)
+        return _run_slurm(jobs, manifest, attempt, cluster or ClusterOptions(), threads, report)
     raise CmhbenchError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
 
 
@@ -74,7 +80,7 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def _run_local_workers(jobs: list[Job], manifest: Path, attempt: str, workers: int | None,
+def _run_local_workers(jobs: list[Job], manifest: Path, attempt: str, workers: int | None, threads: int | None,
                        report: Callable[[JobOutcome], None] | None) -> list[JobOutcome]:
     gpus = visible_gpus()
     if workers is None:
@@ -84,7 +90,7 @@ def _run_local_workers(jobs: list[Job], manifest: Path, attempt: str, workers: i
         workers = len(gpus)
     if workers < 1:
         raise CmhbenchError(f"--workers {workers}: expected at least 1")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     processes = []
     for index in range(workers):
         env = dict(os.environ)
@@ -133,7 +139,7 @@ def _merge(outcomes: dict[str, JobOutcome], outcome: JobOutcome) -> None:
 
 
 # --- slurm ------------------------------------------------------------------------------------------
-def _run_slurm(jobs: list[Job], manifest: Path, attempt: str, cluster: ClusterOptions,
+def _run_slurm(jobs: list[Job], manifest: Path, attempt: str, cluster: ClusterOptions, threads: int | None,
                report: Callable[[JobOutcome], None] | None) -> list[JobOutcome]:
     from cmhbench.sweep import slurm
 
@@ -151,7 +157,7 @@ def _run_slurm(jobs: list[Job], manifest: Path, attempt: str, cluster: ClusterOp
     submissions = slurm.submit(new, manifest, attempt, partition=cluster.partition,
                                gpus_per_job=cluster.gpus_per_job, time_min=cluster.time_min,
                                cpus_per_job=cluster.cpus_per_job, mem_gb=cluster.mem_gb,
-                               max_parallel=cluster.max_parallel) if new else []
+                               max_parallel=cluster.max_parallel, threads=threads) if new else []
     watched = [(submission, index) for submission in submissions for index in range(len(submission.run_ids))]
     watched += held_pending
     if cluster.on_submitted:

@@ -26,7 +26,7 @@ class SweepSummary:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def launch(spec: SweepSpec, executor: str = "local", *, workers: int | None = None,
+def launch(spec: SweepSpec, executor: str = "local", *, workers: int | None = None, threads: int | None = None,
            cluster: ClusterOptions | None = None,
            on_plan: Callable[[Path, list[Job]], None] | None = None,
            report: Callable[[JobOutcome], None] | None = None) -> SweepSummary:
@@ -38,5 +38,5 @@ def launch(spec: SweepSpec, executor: str = "local", *, workers: int | None = No
     manifest = write_manifest(spec, jobs)
     if on_plan:
         on_plan(manifest, jobs)
-    outcomes = run_jobs(jobs, executor, manifest, workers=workers, cluster=cluster, report=report)
+    outcomes = run_jobs(jobs, executor, manifest, workers=workers, threads=threads, cluster=cluster, report=report)
     return SweepSummary(manifest, jobs, outcomes)

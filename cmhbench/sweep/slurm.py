@@ -214,7 +214,8 @@ def batch_script(*, count: int, partition: str, gpus: int, time_min: int, cpus: 
 
 
 def submit(jobs: list[Job], manifest: Path, attempt: str, *, partition: str | None, gpus_per_job: int | None,
-           time_min: int, cpus_per_job: int | None, mem_gb: float | None, max_parallel: int) -> list[Submission]:
+           time_min: int, cpus_per_job: int | None, mem_gb: float | None, max_parallel: int,
+           threads: int | None = None) -> list[Submission]:
     """Submit ``jobs`` as job arrays of at most MAX_ARRAY_TASKS tasks; every request the cluster
     cannot meet is refused before the first `sbatch`."""
     info = partition_info(partition)
@@ -232,7 +233,7 @@ def submit(jobs: list[Job], manifest: Path, attempt: str, *, partition: str | No
         tasks_file = folder / "tasks.json"
         write_json_atomic(tasks_file, [asdict(job) for job in chunk])
         worker = [sys.executable, "-m", "cmhbench.sweep.worker", "--attempt", attempt,
-                  "--slurm-tasks", str(tasks_file.resolve())]
+                  "--slurm-tasks", str(tasks_file.resolve()), *(["--threads", str(threads)] if threads else [])]
         script = folder / "job.sbatch"
         with atomic_path(script) as tmp:
             tmp.write_text(batch_script(count=len(chunk), partition=partition, gpus=gpus, time_min=time_min,

@@ -7,7 +7,7 @@ CPU thread count through CMHBENCH_TORCH_THREADS.
 
 ``python -m cmhbench.sweep.worker --attempt A --slurm-tasks FILE`` (a Slurm array task) runs the one
 job at index SLURM_ARRAY_TASK_ID of FILE (the submission's list of jobs), with as many CPU threads as
-Slurm gave the task; it exits 1 when the job failed.
+Slurm gave the task (or ``--threads N``, sweep --threads); it exits 1 when the job failed.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--attempt", required=True)
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--slurm-tasks", help="JSON list of run_ids; run the one at SLURM_ARRAY_TASK_ID")
+    parser.add_argument("--threads", type=int, help="CPU threads (sweep --threads)")
     args = parser.parse_args(argv)
 
-    threads = os.environ.get("CMHBENCH_TORCH_THREADS") or (args.slurm_tasks and os.environ.get("SLURM_CPUS_PER_TASK"))
+    threads = args.threads or os.environ.get("CMHBENCH_TORCH_THREADS") or (args.slurm_tasks and os.environ.get("SLURM_CPUS_PER_TASK"))
     import torch
 
     if threads:
