@@ -367,3 +367,17 @@ def test_dcmh_map_is_cmhbench_map_over_all_queries():
         ours = evaluate(qc, rc, ql, rl, device="cpu")
         share = 1 - ours["queries_without_relevant"] / ours["num_queries"]
         assert dcmh_calc_map(qc, rc, ql, rl) == pytest.approx(ours["map"] * share, abs=EXACT)
+
+
+def test_scoring_gives_every_variant_as_computed_on_its_own():
+    """`score_codes` derives dcmh_map from the evaluator's pass instead of sorting again: every
+    variant it records, in the same order, equals the variant computed by itself (ties and queries
+    without a relevant item included)."""
+    from cmhbench.evaluation.scoring import score_codes
+
+    for seed in range(20):
+        qc, rc, ql, rl = random_case(seed)
+        recorded = score_codes({"image": qc}, {"image": rc}, ql, rl, ["i2i"], device="cpu")["i2i"]["variants"]
+        alone = {name: value for name, value in variant_scores(qc, rc, ql, rl).items() if np.isfinite(value)}
+        assert list(recorded) == list(alone), f"seed {seed}"
+        assert_scores(recorded, alone, EXACT, f"seed {seed}")
