@@ -35,6 +35,7 @@ from cmhbench.results.codes_file import StoredCodes, codes_path, write_codes
 from cmhbench.results.lock import acquire_run_lock, release_run_lock
 from cmhbench.specs import DatasetSpec, MethodSpec
 from cmhbench.suggest import unknown_name_message
+from cmhbench.token_cache import cached_tokens
 from cmhbench.train.checkpoint import seed_everything
 from cmhbench.train.context import TrainContext, resolve_device
 from cmhbench.train.precision import resolve_precision
@@ -352,7 +353,7 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
     text_encoder = registry.encoder(text["name"]).create(text["weights"], dataset.text_dim)
     if reads_captions(p.encoders, registry):
         with progress.phase(f"tokenizing {dataset.num_items} captions"):
-            dataset = with_tokens(dataset, text_encoder.tokenize(dataset.captions))
+            dataset = with_tokens(dataset, cached_tokens(dataset.captions, text_encoder))
     return dataset, image_encoder, text_encoder
 
 

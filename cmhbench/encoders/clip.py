@@ -198,6 +198,8 @@ class ClipTextEncoder(Encoder):
         self.out_dim = int(model.text_projection.shape[1])
         #: tokens read per caption (at most the model's 77); methods that read fewer set it
         self.context_length = int(model.positional_embedding.shape[0])
+        #: what `tokenize` depends on, which keys the token cache (cmhbench.token_cache)
+        self.tokenizer_id = f"open_clip {open_clip_version()} SimpleTokenizer context {FULL_CONTEXT}"
 
     @staticmethod
     def tokenize(captions: Sequence[str]) -> np.ndarray:
@@ -252,6 +254,12 @@ class ClipTextEncoder(Encoder):
 @functools.lru_cache(maxsize=1)
 def _tokenizer(cls: type) -> Any:
     return cls()
+
+
+def open_clip_version() -> str:
+    from importlib.metadata import version
+
+    return version("open-clip-torch")
 
 
 def image_factory(name: str):
