@@ -1,7 +1,7 @@
-"""Our DCHMT and MITH on the data the authors' code is run on, for the side-by-side of issue 26.
+"""Our DCHMT, MITH and DSPH on the data the authors' code is run on, for the side-by-side of issue 26.
 
-The authors' code (kalenforn/DCHMT, DarrenZZhang/MM23-MITH, patched only for the CPU and data paths,
-never committed) trains on the toy's 1,000 pairs written in their file format: 32-px PNG images,
+The authors' code (kalenforn/DCHMT, DarrenZZhang/MM23-MITH, QinLab-WFU/DSPH, patched only for the CPU
+and data paths, never committed) trains on the toy's 1,000 pairs written in their file format: 32-px PNG images,
 captions, labels; MITH's split (numpy seed 1: 100 queries, 500 training items); a tiny random CLIP
 saved in OpenAI's state-dict format. This script builds the same data as a canonical file (the toy's
 arrays and captions, the same split) and runs ours from the same weights file, rounded to fp16 where
@@ -9,7 +9,7 @@ both releases' ``build_model`` rounds it (``convert_weights``: linear, convoluti
 weights, the projections), at the same schedule: 32 bits, 120 epochs, batches of 64, CLIP and heads
 at 1e-3 (the toy's ``quick`` presets), seeds 0, 1, 2.
 
-    python benchmarks/side_by_side.py WEIGHTS.pt [--methods dchmt,mith] [--seeds 0,1,2] [--out DIR]
+    python benchmarks/side_by_side.py WEIGHTS.pt [--methods dchmt,mith,dsph] [--seeds 0,1,2] [--out DIR]
 
 prints one line per run (final-epoch mAP under ``dchmt_map``, the releases' metric) and the mean.
 """
@@ -72,7 +72,7 @@ def registry_with(path: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("weights", type=Path)
-    parser.add_argument("--methods", default="dchmt,mith")
+    parser.add_argument("--methods", default="dchmt,mith,dsph")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=Path("side-by-side"))
     args = parser.parse_args()

@@ -46,3 +46,29 @@ def test_its_sections_run_on_the_cpu(capsys):
     printed = capsys.readouterr().out
     assert "evaluator, 30 x 400, both directions, full set (cpu)" in printed
     assert "dcmh training, bf16 (toy-cnn, batch" in printed and "of the bare backbone's" in printed
+
+
+def test_the_peer_ports_input_files_read_as_its_loader_reads_them(tmp_path):
+    """benchmarks/peer_dcmh.py writes what WendellGul/DCMH reads: data_handler.load_data's three
+    HDF5 arrays, and ImgModule._init's indexing of imagenet-vgg-f.mat (``layers[0][k][0][0][0][0]``
+    = (filters, biases) of mat layer k; ``normalization[0][0][0]`` = the average image), at CNN-F's
+    real widths. (The port itself is not in this repository; its run is gpu-check's.)"""
+    import h5py
+    import scipy.io
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from peer_dcmh import write_flickr, write_vgg_f
+
+    with h5py.File(write_flickr(tmp_path / "FLICKR-25K.mat", items=12), "r") as f:
+        assert f["images"][:].shape == (12, 3, 224, 224) and f["YAll"].shape == (12, 1386)
+        assert f["LAll"].shape == (12, 24) and (f["LAll"][:].sum(1) >= 1).all()
+    data = scipy.io.loadmat(write_vgg_f(tmp_path / "imagenet-vgg-f.mat"))
+    weights = data["layers"][0]
+    # the port's nn.Sequential index -> mat layer (k - 1 past its inserted ZeroPad2d) -> torch shape
+    expected = {0: (64, 3, 11, 11), 5: (256, 64, 5, 5), 9: (256, 256, 3, 3), 11: (256, 256, 3, 3),
+                13: (256, 256, 3, 3), 16: (4096, 256, 6, 6), 18: (4096, 4096, 1, 1)}
+    for k, shape in expected.items():
+        layer = k - 1 if k > 1 else k
+        filters, biases = weights[layer][0][0][0][0][0], weights[layer][0][0][0][0][1]
+        assert filters.transpose().shape == shape and biases.reshape(-1).shape == (shape[0],)
+    assert data["normalization"][0][0][0].transpose().shape == (3, 224, 224)
