@@ -320,12 +320,13 @@ def rescore(results, device) -> None:
 @click.option("--results", "results_dir", type=click.Path(path_type=Path),
               help="Where the reproduced run is written (default: a new temporary folder).")
 @click.option("--device", default="auto", show_default=True)
-def reproduce(result, results_dir, device) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: as many as the result records).")
+def reproduce(result, results_dir, device, threads) -> None:
     """Train RESULT's run again from its recorded definition and compare the codes with its stored
     ones (exit status 1 when they differ)."""
     from cmhbench.results.reproduce import reproduce as reproduce_run
 
-    outcome = reproduce_run(result, results_dir, device)
+    outcome = reproduce_run(result, results_dir, device, threads)
     grid = _table("codes", "bits agreeing")
     for part, share in outcome.bit_agreement.items():
         _add_row(grid, part, f"{share:.4%}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.evaluator import evaluate
@@ -149,6 +150,25 @@ def test_reproduce_gives_identical_codes(original, tmp_path):
     assert outcome.identical and outcome.same_environment
     assert all(share == 1.0 for share in outcome.bit_agreement.values())
     assert all(difference == 0.0 for difference in outcome.map_difference.values())
+
+
+def test_reproduce_trains_on_the_recorded_thread_count(original, tmp_path):
+    """Float sums depend on the thread count: a result recorded on one thread is reproduced on one
+    (this process runs on two), and the process's own count is given back after."""
+    path = copy_run(original, tmp_path / "one-thread")
+    result = json.loads(path.read_text())
+    result["environment"]["threads"] = 1
+    rewrite(path, result)
+    own = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        outcome = reproduce(path, tmp_path / "again", device="cpu")
+        assert json.loads(outcome.result_path.read_text())["environment"]["threads"] == 1
+        assert torch.get_num_threads() == 2
+        outcome = reproduce(path, tmp_path / "again-two", device="cpu", threads=2)
+        assert json.loads(outcome.result_path.read_text())["environment"]["threads"] == 2
+    finally:
+        torch.set_num_threads(own)
 
 
 def test_reproduce_catches_a_relabelled_method(original, tmp_path):

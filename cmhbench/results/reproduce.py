@@ -2,7 +2,8 @@
 
 The run is planned from the result's own definition (method, hyper-parameters, preset, dataset and
 its options, encoders, bits, seed, epoch budget, precision, directions), must plan to the recorded
-run_id, trains in a folder of its own, and its codes are compared with the stored ones: identical
+run_id, trains in a folder of its own on as many CPU threads as the result records (the order of
+float sums depends on it), and its codes are compared with the stored ones: identical
 bit for bit where the environment matches (docs: reproducibility conditions in the README),
 otherwise the share of agreeing bits and the metric differences say how far apart they are. A result
 whose method was relabelled (and its run_id recomputed) trains the other method and so mismatches.
@@ -50,8 +51,12 @@ class Reproduction:
     result_path: Path | None = None
 
 
-def reproduce(path: str | Path, results_dir: str | Path | None = None, device: str = "auto") -> Reproduction:
-    """Train the recorded run again and compare (see the module docstring)."""
+def reproduce(path: str | Path, results_dir: str | Path | None = None, device: str = "auto",
+              threads: int | None = None) -> Reproduction:
+    """Train the recorded run again and compare (see the module docstring). ``threads``: CPU threads
+    for the run (default: the recorded ``environment.threads``); the process's count is restored after."""
+    import torch
+
     from cmhbench.leaderboard.load import read_result, validate
     from cmhbench.runner import plan, run
 
@@ -78,7 +83,14 @@ def reproduce(path: str | Path, results_dir: str | Path | None = None, device: s
     if planned.path.exists():  # the run would be skipped, and the result compared with itself
         raise CmhbenchError(f"{planned.path} exists: reproduce into a folder without this run's result "
                             "(--results, default a new temporary folder)")
-    outcome = run(request)
+    before = torch.get_num_threads()
+    threads = threads or (recorded.environment or {}).get("threads")
+    try:
+        if threads:
+            torch.set_num_threads(int(threads))
+        outcome = run(request)
+    finally:
+        torch.set_num_threads(before)
     again = RunResult.from_dict(outcome.result)
     fresh = load_codes(again, outcome.path)
     return compare(recorded, stored, again, fresh, outcome.path)
