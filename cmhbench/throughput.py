@@ -66,15 +66,17 @@ def method_throughput(method: str, scale: Scale, device: str, precision: str) ->
     result = outcome.result
     passes = sum(stage["run"] for stage in result["training"]["epochs"].values())
     items = result["dataset"]["split_sizes"]["train"] * passes
-    return {"items_per_second": items / result["timings"]["train_seconds"],
-            "batch_size": int(result["method"]["hyperparameters"]["batch_size"]),
-            "peak_memory": result.get("peak_memory")}
+    hparams = result["method"]["hyperparameters"]
+    return {"items_per_second": items / result["timings"]["train_seconds"], "batch_size": int(hparams["batch_size"]),
+            # the caption tokens the CLIP methods' text tower reads (their releases cut at max_words)
+            "context": int(hparams.get("max_words", CLIP_CONTEXT)), "peak_memory": result.get("peak_memory")}
 
 
 def backbone_throughput(method: str, scale: Scale, device: str, precision: str, batch_size: int,
-                        steps: int = 10, warmup: int = 2) -> float:
+                        steps: int = 10, warmup: int = 2, context: int = CLIP_CONTEXT) -> float:
     """Items/s of the bare backbone's forward and backward at ``batch_size`` (random inputs on the
-    device; the CLIP methods' text tower included)."""
+    device; the CLIP methods' text tower included, on captions of ``context`` tokens, as the method
+    reads them)."""
     registry = get_registry()
     device_ = torch.device(device)
     encoder_name = scale.encoder_for(method)
@@ -85,7 +87,7 @@ def backbone_throughput(method: str, scale: Scale, device: str, precision: str, 
     modules = [(image_encoder, images)]
     if method in CLIP_METHODS:
         text_encoder = registry.encoder(f"{encoder_name}-text").create(scale.weights, None).to(device_).train()
-        tokens = torch.randint(1, 49_000, (batch_size, CLIP_CONTEXT), generator=generator)
+        tokens = torch.randint(1, 49_000, (batch_size, context), generator=generator)
         tokens[:, -1] = 49_407  # the end-of-text token (the highest id) that the tower reads out
         modules.append((text_encoder, tokens.to(device_)))
 
@@ -114,6 +116,6 @@ def _synchronise(device: torch.device) -> None:
 def throughput_row(method: str, scale: Scale, device: str, precision: str) -> dict[str, Any]:
     """The method's rate, its backbone's at the same batch, and the ratio."""
     measured = method_throughput(method, scale, device, precision)
-    bare = backbone_throughput(method, scale, device, precision, measured["batch_size"])
+    bare = backbone_throughput(method, scale, device, precision, measured["batch_size"], context=measured["context"])
     return {"method": method, "precision": precision, "encoder": scale.encoder_for(method), **measured,
             "backbone_items_per_second": bare, "ratio": measured["items_per_second"] / bare}

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.perf
 @pytest.mark.parametrize("method", DEEP_METHODS)
 def test_training_throughput_against_the_bare_backbone(benchmark, method):
     measured = benchmark.pedantic(method_throughput, args=(method, CPU_SCALE, "cpu", "fp32"), rounds=1, iterations=1)
-    bare = backbone_throughput(method, CPU_SCALE, "cpu", "fp32", measured["batch_size"])
-    towers = " + text tower" if method in CLIP_METHODS else ""
+    bare = backbone_throughput(method, CPU_SCALE, "cpu", "fp32", measured["batch_size"], context=measured["context"])
+    towers = f" + text tower ({measured['context']} tokens)" if method in CLIP_METHODS else ""
     backbone = f"{CPU_SCALE.encoder_for(method)}{towers} forward+backward, batch {measured['batch_size']}"
     record_rate(backbone, bare)
     record_rate(f"{method} training (cpu, fp32)", measured["items_per_second"], backbone)
