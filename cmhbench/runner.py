@@ -353,7 +353,9 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
     text_encoder = registry.encoder(text["name"]).create(text["weights"], dataset.text_dim)
     if reads_captions(p.encoders, registry):
         with progress.phase(f"tokenizing {dataset.num_items} captions"):
-            dataset = with_tokens(dataset, cached_tokens(dataset.captions, text_encoder))
+            # the captions' digest is in the run's definition already: not a second pass over them
+            dataset = with_tokens(dataset, cached_tokens(dataset.captions, text_encoder,
+                                                         p.definition["dataset"]["captions_sha256"]))
     return dataset, image_encoder, text_encoder
 
 

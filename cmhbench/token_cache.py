@@ -21,17 +21,19 @@ from cmhbench.data.digest import captions_digest
 from cmhbench.fsutil import atomic_path, cache_home
 
 
-def token_cache_path(captions: Sequence[str], tokenizer_id: str) -> Path:
-    key = hashlib.sha256(f"{captions_digest(captions)}\n{tokenizer_id}".encode()).hexdigest()[:24]
+def token_cache_path(captions: Sequence[str], tokenizer_id: str, captions_sha256: str | None = None) -> Path:
+    """``captions_sha256``: their `captions_digest` where the caller has it already (a run's definition)."""
+    digest = captions_sha256 or captions_digest(captions)
+    key = hashlib.sha256(f"{digest}\n{tokenizer_id}".encode()).hexdigest()[:24]
     return cache_home() / "tokens" / f"{key}.npy"
 
 
-def cached_tokens(captions: Sequence[str], text_encoder) -> np.ndarray:
+def cached_tokens(captions: Sequence[str], text_encoder, captions_sha256: str | None = None) -> np.ndarray:
     """``text_encoder.tokenize(captions)``, read from the cache when an earlier run made it."""
     tokenizer_id = getattr(text_encoder, "tokenizer_id", None)
     if tokenizer_id is None:
         return text_encoder.tokenize(captions)
-    path = token_cache_path(captions, tokenizer_id)
+    path = token_cache_path(captions, tokenizer_id, captions_sha256)
     if path.exists():
         try:
             tokens = np.load(path, allow_pickle=False)

@@ -32,12 +32,13 @@ def score_codes(query_codes: Mapping[str, Any], retrieval_codes: Mapping[str, An
     """Every metric of every direction: the evaluator's set and the papers' variants."""
     metrics = evaluate_directions(query_codes, retrieval_codes, query_labels, retrieval_labels,
                                   directions=directions, device=device)
-    sorted_variants = [name for name in VARIANTS if name != "dcmh_map"]
+    # every variant but dcmh_map needs a sort of its own (dcmh_map: the evaluator's ranking)
+    sorting_variants = [name for name in VARIANTS if name != "dcmh_map"]
     for direction in directions:
         source, target = DIRECTIONS[direction]
         # variant_scores checks and converts its inputs itself (tensors included)
         scores = variant_scores(query_codes[source], retrieval_codes[target], query_labels, retrieval_labels,
-                                names=sorted_variants)
+                                names=sorting_variants)
         scores["dcmh_map"] = dcmh_map_of(metrics[direction])
         # TwDH's code gives NaN where a query has no relevant item: that variant is then undefined
         metrics[direction]["variants"] = {name: scores[name] for name in VARIANTS
