@@ -6,7 +6,8 @@ over every item in inference mode, batched on the device, and its features are w
 the final name). KEY hashes the dataset's name, version and source digests and the encoder's name
 and weights (the file's sha256 for local weights), so any change of these makes a new file. An
 encoder with ``weights=none`` is a random network, different for every run seed: its key includes
-the seed (pretrained weights do not depend on it).
+the seed (pretrained weights do not depend on it). Features are extracted in the run's precision, and
+bf16 ones are cached apart from fp32 ones.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from cmhbench.data.dataset import Dataset
 from cmhbench.data.readers import sha256_file
 from cmhbench.encoders.base import Encoder
 from cmhbench.fsutil import atomic_path, cache_home
+from cmhbench.train.precision import autocast
 
 FORMAT_VERSION = 1
 _BATCH = 256
 _IN_MEMORY_BYTES = 2 * 1024**3
 
 
-def feature_key(dataset: Dataset, encoder: str, weights: str, init_seed: int = 0) -> str:
+def feature_key(dataset: Dataset, encoder: str, weights: str, init_seed: int = 0, precision: str = "fp32") -> str:
     weights_id = weights
     if weights not in ("none", "imagenet", "") and Path(weights).expanduser().is_file():
         weights_id = "sha256:" + sha256_file(Path(weights).expanduser())
@@ -39,16 +41,19 @@ def feature_key(dataset: Dataset, encoder: str, weights: str, init_seed: int = 0
         weights_id = f"random-init-seed-{init_seed}"
     identity = {"format": FORMAT_VERSION, "dataset": dataset.name, "version": dataset.version,
                 "sources": dataset.source_sha256, "encoder": encoder, "weights": weights_id}
+    if precision != "fp32":  # (fp32 features keep the key they had before precision was part of it)
+        identity["precision"] = precision
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: Encoder,
-                    device: torch.device, init_seed: int = 0,
+                    device: torch.device, init_seed: int = 0, precision: str = "fp32",
                     on_items: Callable[[int], None] | None = None) -> Path:
     """Path of the cached features, extracting them first when they are not there. ``init_seed`` is
-    the seed the (randomly initialised, for weights=none) encoder was created under; ``on_items(n)``
-    is told as each batch of n items is extracted (a progress bar)."""
-    key = feature_key(dataset, encoder_name, weights, init_seed)
+    the seed the (randomly initialised, for weights=none) encoder was created under; ``precision``
+    the run's (bf16: extracted under bf16 autocast, and cached apart); ``on_items(n)`` is told as
+    each batch of n items is extracted (a progress bar)."""
+    key = feature_key(dataset, encoder_name, weights, init_seed, precision)
     path = cache_home() / "features" / f"{dataset.name}-{encoder_name}-{key}.h5"
     if path.exists():
         return path
@@ -58,7 +63,7 @@ def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: 
         node = None
         for start in range(0, n, _BATCH):
             block = torch.from_numpy(np.ascontiguousarray(dataset.images[start:start + _BATCH])).to(device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(precision, device):
                 features = encoder(block).float().cpu().numpy()
             if node is None:
                 node = f.create_dataset("features", shape=(n, features.shape[1]), dtype="float32",

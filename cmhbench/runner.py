@@ -345,8 +345,9 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
             p.image_weights_sha256 = state_digest(image_encoder)
     if image.get("frozen"):
         with progress.phase(f"{image['name']} features (extracted once, cached)", total=dataset.num_items) as advance:
+            precision = resolve_precision(p.request.precision, p.method_spec.cuda_precision, device)
             cache = cached_features(dataset, image["name"], image["weights"], image_encoder, device,
-                                    init_seed=p.request.seed, on_items=advance)
+                                    init_seed=p.request.seed, precision=precision, on_items=advance)
         dataset = with_features(dataset, cache)
         image_encoder = registry.encoder("identity").create("none", dataset.image_shape[0])
         seed_everything(p.request.seed)

@@ -73,3 +73,29 @@ def test_interrupted_extraction_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         cached_features(dataset, "exploding", "none", Exploding(), torch.device("cpu"))
     assert not list((tmp_path / "features").glob("*.h5"))
+
+
+def test_features_are_extracted_in_the_runs_precision_and_cached_apart(tmp_path, monkeypatch):
+    """A bf16 run's features come from the encoder under bf16 autocast (exercised here on the CPU,
+    as on a GPU), an fp32 run's from plain fp32, and the two never share a cache file."""
+    import h5py
+    import numpy as np
+
+    from cmhbench.plugins.registry import get_registry
+
+    monkeypatch.setenv("CMHBENCH_HOME", str(tmp_path))
+    dataset = open_toy({"size": 40, "image_size": 32})
+    torch.manual_seed(0)
+    encoder = get_registry().encoder("toy-cnn").create("none", None).eval()
+    images = torch.from_numpy(np.ascontiguousarray(dataset.images[()]))
+    with torch.inference_mode():
+        plain = encoder(images).float().numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            halved = encoder(images).float().numpy()
+    paths = {precision: cached_features(dataset, "toy-cnn", "none", encoder, torch.device("cpu"), precision=precision)
+             for precision in ("fp32", "bf16")}
+    assert paths["fp32"] != paths["bf16"]
+    with h5py.File(paths["fp32"]) as fp32, h5py.File(paths["bf16"]) as bf16:
+        np.testing.assert_array_equal(fp32["features"][()], plain)
+        np.testing.assert_array_equal(bf16["features"][()], halved)
+    assert not np.array_equal(plain, halved)
