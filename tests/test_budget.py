@@ -128,4 +128,30 @@ def test_an_epoch_that_changed_nothing_writes_no_checkpoint(tmp_path, monkeypatc
         if epoch >= 2:
             session.ctx.epoch_changed_nothing()
     assert saves == [{"train": 1}, {"train": 2}]
-    assert session.epochs_record() == {"train": {"planned": 4, "run": 4}}
+    assert session.epochs_record() == {"train": {"planned": 4, "run": 4, "idle": 2}}
+
+
+def test_idle_epochs_are_counted_across_a_resume(tmp_path):
+    """The record says how many epochs run changed nothing (throughput counts only the others),
+    also when the run was interrupted and resumed from a checkpoint in between."""
+    class Tiny:
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+    first = TrainingSession(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, schedule={"train": 5})
+    first.bind(Tiny())
+    for epoch in first.ctx.epochs("train"):
+        if epoch == 3:
+            break  # killed during epoch 3: epochs 0-2 are in the checkpoint, epoch 1 idle, 2 saved after it
+        if epoch == 1:
+            first.ctx.epoch_changed_nothing()
+    resumed = TrainingSession(device=torch.device("cpu"), seed=0, checkpoint_dir=tmp_path, schedule={"train": 5})
+    resumed.bind(Tiny())
+    for epoch in resumed.ctx.epochs("train"):
+        assert epoch >= 3
+        if epoch == 4:
+            resumed.ctx.epoch_changed_nothing()
+    assert resumed.epochs_record() == {"train": {"planned": 5, "run": 5, "idle": 2}}

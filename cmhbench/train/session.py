@@ -39,6 +39,8 @@ class TrainingSession:
         self.progress = progress or TrainingProgress(mode="quiet")
         self.planned_by_stage: dict[str, int] = {}
         self.progress_by_stage: dict[str, int] = {}
+        #: epochs that changed nothing (`TrainContext.epoch_changed_nothing`): run, but no training in them
+        self.idle_by_stage: dict[str, int] = {}
         self.history: list[dict[str, Any]] = []
         self.resumed_from: dict[str, int] | None = None
         #: training time of earlier segments of this run (killed and resumed), from the checkpoint
@@ -47,6 +49,8 @@ class TrainingSession:
         #: train-split items handed to the method in this segment (the throughput's numerator)
         self.items_fed = 0
         self.skip_next_checkpoint = False
+        #: this segment's time spent writing checkpoints (inside the training time; throughput takes it out)
+        self.checkpoint_seconds = 0.0
         #: the whole run's training time, fixed when training ends (`stop_clock`)
         self.train_seconds_total: float | None = None
         self._segment_started = time.perf_counter()
@@ -69,6 +73,7 @@ class TrainingSession:
         method.load_state_dict(state["method"])  # CPU tensors: the method places them
         self.progress_by_stage = dict(state["progress"])
         self.planned_by_stage = dict(state.get("planned", {}))
+        self.idle_by_stage = dict(state.get("idle", {}))
         self.history = list(state.get("history", []))
         restore_rng(state["rng"], self.generator)
         self.resumed_from = dict(self.progress_by_stage)
@@ -105,6 +110,7 @@ class TrainingSession:
             self.progress_by_stage[stage] = epoch + 1
             if self.skip_next_checkpoint:
                 self.skip_next_checkpoint = False  # nothing new to save: a crash replays this no-op epoch
+                self.idle_by_stage[stage] = self.idle_by_stage.get(stage, 0) + 1
             else:
                 self.save_checkpoint()
             self.progress.epoch_done(stage, epoch)
@@ -118,20 +124,28 @@ class TrainingSession:
     def save_checkpoint(self) -> None:
         if self.checkpoint_path is None or self._method is None:
             return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # the epoch's queued kernels are training, not saving
+        started = time.perf_counter()
         try:
             method_state = self._method.state_dict()
         except Exception as exc:
             raise MethodStateError(exc) from exc
         state = {"run_id": self.run_id, "method": method_state, "progress": dict(self.progress_by_stage),
-                 "planned": dict(self.planned_by_stage), "history": list(self.history),
+                 "planned": dict(self.planned_by_stage), "idle": dict(self.idle_by_stage),
+                 "history": list(self.history),
                  "rng": capture_rng(self.generator), "train_seconds": self.train_seconds(),
                  "segments": self.segments}
         write_checkpoint(self.checkpoint_path, state, type(self._method).__name__)
         write_progress(self.checkpoint_dir, self.progress_by_stage, self.planned_by_stage,
                        self.history[-1] if self.history else None)
+        self.checkpoint_seconds += time.perf_counter() - started
 
     def epochs_record(self) -> dict[str, dict[str, int]]:
         """Per stage: the epochs planned under the budget and the epochs actually run (every
-        segment of a resumed run counted)."""
-        return {stage: {"planned": planned, "run": int(self.progress_by_stage.get(stage, 0))}
-                for stage, planned in self.planned_by_stage.items()}
+        segment of a resumed run counted), and, where some were, how many of those changed nothing."""
+        record = {stage: {"planned": planned, "run": int(self.progress_by_stage.get(stage, 0))}
+                  for stage, planned in self.planned_by_stage.items()}
+        for stage, idle in self.idle_by_stage.items():
+            record[stage]["idle"] = idle
+        return record

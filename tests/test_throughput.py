@@ -1,0 +1,43 @@
+"""cmhbench/throughput.py's counts: the FLOPs a method's training does per item pass, and the item
+passes themselves (the measured rates are the benchmarks' and gpu-check's, not asserted here)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from torch.utils.flop_counter import FlopCounterMode
+
+from cmhbench.throughput import (FLOP_TOY_SIZE, Scale, _item_passes, _run_on_toy, backbone_flops_per_item,
+                                 method_flops_per_item)
+
+TOY = Scale({"size": 200, "image_size": 32, "vocabulary": 160}, "toy-cnn", "clip-tiny", epochs=1)
+
+
+def test_training_flops_counted_over_fit_equal_the_difference_of_whole_runs():
+    """Counting inside fit (one epoch) must agree with a second, independent route: whole runs of
+    two epochs and of one, training, encoding and scoring counted, differ by one epoch of training.
+    DCMH's epochs do the same arithmetic each time; the toy's 256 training items are whole batches."""
+    small = replace(TOY, dataset_options={**TOY.dataset_options, "size": FLOP_TOY_SIZE})
+    whole = []
+    for epochs in (1, 2):
+        with FlopCounterMode(display=False) as counter:
+            result = _run_on_toy("dcmh", small, "cpu", "fp32", epochs)
+        whole.append((counter.get_total_flops(), _item_passes(result)))
+    difference = (whole[1][0] - whole[0][0]) / (whole[1][1] - whole[0][1])
+    assert method_flops_per_item("dcmh", TOY, "cpu") == difference
+    # the method does at least its backbone's forward and backward per item, and more (its text net)
+    assert backbone_flops_per_item("dcmh", TOY, "cpu") < difference
+
+
+def test_epochs_that_changed_nothing_are_not_item_passes():
+    """SSAH stretches its rate decay over the budget: with 2 epochs the second finds every rate
+    frozen and trains nothing, and counting it would double SSAH's measured rate."""
+    result = _run_on_toy("ssah", TOY, "cpu", "fp32", 2)
+    assert result["training"]["epochs"]["train"] == {"planned": 2, "run": 2, "idle": 1}
+    assert _item_passes(result) == result["dataset"]["split_sizes"]["train"]
+
+
+def test_checkpoint_time_is_recorded_inside_the_training_time():
+    """Throughput takes the per-epoch checkpoints out of the training time; the run records them."""
+    timings = _run_on_toy("dcmh", TOY, "cpu", "fp32", 2)["timings"]
+    assert 0 < timings["checkpoint_seconds"] < timings["train_seconds"]
