@@ -42,10 +42,12 @@ def test_its_sections_run_on_the_cpu(capsys):
     rows = check.throughput(["dcmh"], "cpu", tiny)
     assert [(r["method"], r["precision"]) for r in rows] == [("dcmh", "fp32"), ("dcmh", "bf16")]
     assert all(r["items_per_second"] > 0 and r["backbone_items_per_second"] > 0 for r in rows)
+    assert 0 < rows[0]["flop_share"] < 1 and rows[0]["flop_share"] == rows[1]["flop_share"]  # counted once
     check.print_table(environment(torch.device("cpu")), check.table_rows(evaluator, rows))
     printed = capsys.readouterr().out
     assert "evaluator, 30 x 400, both directions, full set (cpu)" in printed
     assert "dcmh training, bf16 (toy-cnn, batch" in printed and "of the bare backbone's" in printed
+    assert "FLOP share" in printed
 
 
 def test_the_peer_ports_input_files_read_as_its_loader_reads_them(tmp_path):

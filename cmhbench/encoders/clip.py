@@ -214,10 +214,10 @@ class ClipTextEncoder(Encoder):
         length = self.context_length
         if tokens.shape[1] <= length:
             return tokens
-        ends = tokens.argmax(dim=1)
+        ends = tokens.argmax(dim=1, keepdim=True)
         cut = tokens[:, :length].clone()
-        long_rows = ends >= length
-        cut[long_rows, length - 1] = tokens[long_rows, ends[long_rows]]
+        # where, not a boolean index: picking the long rows would wait for the device every batch
+        cut[:, -1] = torch.where(ends[:, 0] >= length, tokens.gather(1, ends)[:, 0], cut[:, -1])
         return cut
 
     def hidden_states(self, tokens: torch.Tensor, mask_padding: bool = False) -> torch.Tensor:

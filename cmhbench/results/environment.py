@@ -10,7 +10,7 @@ from typing import Any, Mapping
 #: the digest of the image encoder's starting weights (the toy's toy-cnn is pretrained on first use, so
 #: on each machine's own arithmetic)
 REPRODUCIBILITY_FIELDS = ("python", "torch", "numpy", "cuda", "device", "gpu", "cpu", "cpu_model",
-                          "cpu_flags", "cpu_cache", "cpu_capability", "threads", "image_weights_sha256")
+                          "cpu_flags", "cpu_cache", "cpu_capability", "threads", "image_weights_sha256", "tf32")
 
 
 def reproducibility_key(env: Mapping[str, Any]) -> tuple:

@@ -20,9 +20,11 @@ from cmhbench.results.rerun import rerun_command as build_rerun_command
 def environment(device: torch.device) -> dict[str, Any]:
     """Where a run ran, including what decides its float arithmetic: two runs of one definition give
     identical codes only where ``reproducibility_key`` of their environments is equal."""
-    gpu = None
+    gpu, on_gpu = None, {}
     if device.type == "cuda":
         gpu = torch.cuda.get_device_name(device)
+        # whether "fp32" matrix products and convolutions ran in TF32 (torch's defaults: convolutions yes)
+        on_gpu = {"tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}}
     return {
         "cmhbench": cmhbench.__version__,
         "python": platform.python_version(),
@@ -39,6 +41,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
+        **on_gpu,
     }
 
 
