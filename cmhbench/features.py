@@ -55,7 +55,7 @@ def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: 
     each batch of n items is extracted (a progress bar)."""
     key = feature_key(dataset, encoder_name, weights, init_seed, precision)
     path = cache_home() / "features" / f"{dataset.name}-{encoder_name}-{key}.h5"
-    if path.exists():
+    if path.exists() and _recorded_precision(path) == precision:
         return path
     encoder = encoder.to(device).eval()
     n = dataset.num_items
@@ -75,7 +75,16 @@ def cached_features(dataset: Dataset, encoder_name: str, weights: str, encoder: 
         f.attrs["weights"] = weights
         f.attrs["dataset"] = dataset.name
         f.attrs["dataset_version"] = dataset.version
+        f.attrs["precision"] = precision
     return path
+
+
+def _recorded_precision(path: Path) -> str | None:
+    """The precision a cache file was extracted in; None for files written before it was recorded
+    (a GPU then extracted in bf16 under the fp32 key, so those are extracted again)."""
+    with h5py.File(path, "r") as f:
+        value = f.attrs.get("precision")
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def with_features(dataset: Dataset, path: Path) -> Dataset:

@@ -99,3 +99,22 @@ def test_features_are_extracted_in_the_runs_precision_and_cached_apart(tmp_path,
         np.testing.assert_array_equal(fp32["features"][()], plain)
         np.testing.assert_array_equal(bf16["features"][()], halved)
     assert not np.array_equal(plain, halved)
+
+
+def test_a_cache_file_that_does_not_say_its_precision_is_extracted_again(tmp_path, monkeypatch):
+    """Files from before the precision was recorded may hold a GPU's bf16 features under the fp32
+    key: they are replaced, not read."""
+    import h5py
+
+    from cmhbench.plugins.registry import get_registry
+
+    monkeypatch.setenv("CMHBENCH_HOME", str(tmp_path))
+    dataset = open_toy({"size": 40, "image_size": 32})
+    encoder = get_registry().encoder("toy-cnn").create("none", None).eval()
+    path = cached_features(dataset, "toy-cnn", "none", encoder, torch.device("cpu"))
+    with h5py.File(path, "r+") as f:
+        del f.attrs["precision"]
+        f["features"][0, 0] = 12345.0
+    assert cached_features(dataset, "toy-cnn", "none", encoder, torch.device("cpu")) == path
+    with h5py.File(path, "r") as f:
+        assert f.attrs["precision"] == "fp32" and f["features"][0, 0] != 12345.0

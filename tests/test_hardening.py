@@ -199,13 +199,16 @@ def test_a_resumed_runs_training_time_adds_its_segments(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(RunRequest(**request, results_dir=tmp_path))
     [checkpoint] = (tmp_path / ".checkpoints").rglob("checkpoint.pt")
-    first_segment = torch.load(checkpoint, weights_only=False)["train_seconds"]
-    assert first_segment > 0
+    saved = torch.load(checkpoint, weights_only=False)
+    first_segment, first_checkpoints = saved["train_seconds"], saved["checkpoint_seconds"]
+    assert first_segment > first_checkpoints > 0  # the first checkpoint's writing is in the second's state
     monkeypatch.undo()
     resumed = run(RunRequest(**request, results_dir=tmp_path))
     timings = resumed.result["timings"]
     assert timings["train_segments"] == 2
     assert timings["train_seconds"] >= first_segment
+    # checkpoint time, like training time, counts the earlier segment's too
+    assert timings["train_seconds"] > timings["checkpoint_seconds"] > first_checkpoints
 
 
 # --- evaluator inputs -----------------------------------------------------------------------------

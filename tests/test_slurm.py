@@ -247,6 +247,6 @@ def test_time_limits_read_as_slurm_writes_them():
 
 def test_a_jobs_reported_seconds_are_its_wall_times_not_its_segment_count(tmp_path):
     path = tmp_path / "result.json"
-    path.write_text(json.dumps({"timings": {"train_seconds": 10.0, "encode_seconds": 1.5,
-                                            "evaluate_seconds": 0.5, "train_segments": 2}}))
+    path.write_text(json.dumps({"timings": {"train_seconds": 10.0, "encode_seconds": 1.5, "evaluate_seconds": 0.5,
+                                            "train_segments": 2, "checkpoint_seconds": 3.0}}))
     assert slurm._seconds_of(str(path)) == 12.0

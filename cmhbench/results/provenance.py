@@ -23,8 +23,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     gpu, on_gpu = None, {}
     if device.type == "cuda":
         gpu = torch.cuda.get_device_name(device)
-        # whether "fp32" matrix products and convolutions ran in TF32 (torch's defaults: convolutions yes)
-        on_gpu = {"tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}}
+        on_gpu = {"tf32": _tf32_settings()}
     return {
         "cmhbench": cmhbench.__version__,
         "python": platform.python_version(),
@@ -43,6 +42,15 @@ def environment(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         **on_gpu,
     }
+
+
+def _tf32_settings() -> dict[str, Any]:
+    """Whether "fp32" matrix products and convolutions may run in TF32 on the GPU (torch's defaults:
+    convolutions yes, matrix products no)."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision"):  # newer torch; reading the older flags can raise once these are set
+        return {"matmul": matmul.fp32_precision, "conv": cudnn.conv.fp32_precision}
+    return {"matmul": "tf32" if matmul.allow_tf32 else "ieee", "conv": "tf32" if cudnn.allow_tf32 else "ieee"}
 
 
 #: instruction-set extensions that decide which kernels torch, oneDNN and BLAS dispatch to

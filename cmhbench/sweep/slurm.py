@@ -288,10 +288,12 @@ def held_tasks(results: str | Path, sweep_name: str) -> dict[str, tuple[Submissi
 
 
 def _seconds_of(result_path: str) -> float:
-    """A finished job's train + encode + evaluate seconds (not ``train_segments``, a count)."""
+    """A finished job's train + encode + evaluate seconds (not ``train_segments``, a count, nor
+    ``checkpoint_seconds``, which is inside the training time)."""
     try:
         timings = json.loads(Path(result_path).read_text(encoding="utf-8"))["timings"]
-        return float(sum(v for k, v in timings.items() if k.endswith("_seconds") and isinstance(v, (int, float))))
+        parts = (timings.get(k) for k in ("train_seconds", "encode_seconds", "evaluate_seconds"))
+        return float(sum(v for v in parts if isinstance(v, (int, float))))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0.0
 

@@ -49,7 +49,8 @@ class TrainingSession:
         #: train-split items handed to the method in this segment (the throughput's numerator)
         self.items_fed = 0
         self.skip_next_checkpoint = False
-        #: this segment's time spent writing checkpoints (inside the training time; throughput takes it out)
+        #: time spent writing checkpoints, the whole run's as ``train_seconds`` counts it (inside the
+        #: training time; throughput takes it out)
         self.checkpoint_seconds = 0.0
         #: the whole run's training time, fixed when training ends (`stop_clock`)
         self.train_seconds_total: float | None = None
@@ -78,6 +79,7 @@ class TrainingSession:
         restore_rng(state["rng"], self.generator)
         self.resumed_from = dict(self.progress_by_stage)
         self.earlier_train_seconds = float(state.get("train_seconds", 0.0))
+        self.checkpoint_seconds = float(state.get("checkpoint_seconds", 0.0))
         self.segments = int(state.get("segments", 1)) + 1
 
     def train_seconds(self) -> float:
@@ -135,7 +137,8 @@ class TrainingSession:
                  "planned": dict(self.planned_by_stage), "idle": dict(self.idle_by_stage),
                  "history": list(self.history),
                  "rng": capture_rng(self.generator), "train_seconds": self.train_seconds(),
-                 "segments": self.segments}
+                 # up to this checkpoint's start, as train_seconds counts up to its state
+                 "checkpoint_seconds": self.checkpoint_seconds, "segments": self.segments}
         write_checkpoint(self.checkpoint_path, state, type(self._method).__name__)
         write_progress(self.checkpoint_dir, self.progress_by_stage, self.planned_by_stage,
                        self.history[-1] if self.history else None)
