@@ -183,3 +183,31 @@ def cache_home() -> Path:
         return Path(os.environ["CMHBENCH_HOME"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "cmhbench"
+
+
+#: generated data that every run may share (deterministic, costly to regenerate): the toy set, its
+#: pretrained backbones and frozen features; everything else a method caches (DAPH's proxies) is per run
+_SHARED_CACHES = ("toy", "toy-cnn", "clip-tiny", "features")
+
+
+@contextlib.contextmanager
+def isolated_cache_home(folder: Path) -> Iterator[None]:
+    """Run with a cache home of its own under ``folder``, so that what a method caches across runs
+    (DAPH's stage-1 proxies) is made again in every run (and none lands in the user's cache); the
+    shared caches are links to the real ones."""
+    real = cache_home()
+    home = folder / "cache"
+    home.mkdir(parents=True, exist_ok=True)
+    for name in _SHARED_CACHES:
+        (real / name).mkdir(parents=True, exist_ok=True)
+        if not (home / name).exists():
+            (home / name).symlink_to(real / name, target_is_directory=True)
+    previous = os.environ.get("CMHBENCH_HOME")
+    os.environ["CMHBENCH_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CMHBENCH_HOME", None)
+        else:
+            os.environ["CMHBENCH_HOME"] = previous

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ import torch
 
 from cmhbench.data.sources import SplitData
 from cmhbench.errors import CmhbenchError
-from cmhbench.fsutil import cache_home
+from cmhbench.fsutil import isolated_cache_home
 from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.runner import RunOutcome, RunRequest, encode_split, run
 from cmhbench.specs import MethodSpec
@@ -70,7 +69,7 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
 
         def once(folder: str) -> RunOutcome:
             try:
-                with _own_cache(root / folder):
+                with isolated_cache_home(root / folder):
                     outcome = run(RunRequest(**base, results_dir=root / folder, force=True), registry)
             except CmhbenchError as exc:
                 raise MethodCheckError(name, "runs", f"the run failed: {exc}") from None
@@ -106,7 +105,7 @@ def check_method(method: str | MethodSpec, *, bits: int = 8, epochs: int = 2, wo
 
 def _check_resume(name: str, first: RunOutcome, folder: Path, base: dict[str, Any], registry: Registry) -> None:
     """A run killed after its first checkpoint and run again resumes and gives ``first``'s codes."""
-    with _own_cache(folder), _killed_after_first_checkpoint():
+    with isolated_cache_home(folder), _killed_after_first_checkpoint():
         try:
             run(RunRequest(**base, results_dir=folder, force=True), registry)
         except _SimulatedKill:
@@ -114,7 +113,7 @@ def _check_resume(name: str, first: RunOutcome, folder: Path, base: dict[str, An
         else:
             raise MethodCheckError(name, "resume", "the run wrote no checkpoint: loop over "
                                    "ctx.epochs(...), which checkpoints after every epoch")
-    with _own_cache(folder):
+    with isolated_cache_home(folder):
         resumed = run(RunRequest(**base, results_dir=folder), registry)
     if resumed.trained is None or not resumed.result["training"].get("resumed_from"):
         raise MethodCheckError(name, "resume", "the rerun did not resume from the checkpoint")
@@ -217,31 +216,6 @@ def _check_encode_is_pure(name: str, outcome: RunOutcome) -> None:
             raise MethodCheckError(name, "encode-is-pure", f"encoding the same {modality} twice gave different codes")
 
 
-# generated data shared by every run of a check (deterministic, costly to regenerate): the toy set
-# and its pretrained backbone; everything else a method caches (DAPH's proxies) is per run
-_SHARED_CACHES = ("toy", "toy-cnn", "clip-tiny", "features")
-
-
-@contextlib.contextmanager
-def _own_cache(folder: Path) -> Iterator[None]:
-    """Run with a cache folder of its own, so that artifacts a method caches across runs (DAPH's
-    stage-1 proxies) are trained in every run of the check (and none lands in the user's cache)."""
-    real = cache_home()
-    home = folder / "cache"
-    home.mkdir(parents=True, exist_ok=True)
-    for name in _SHARED_CACHES:
-        (real / name).mkdir(parents=True, exist_ok=True)
-        if not (home / name).exists():
-            (home / name).symlink_to(real / name, target_is_directory=True)
-    previous = os.environ.get("CMHBENCH_HOME")
-    os.environ["CMHBENCH_HOME"] = str(home)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("CMHBENCH_HOME", None)
-        else:
-            os.environ["CMHBENCH_HOME"] = previous
 
 
 @contextlib.contextmanager

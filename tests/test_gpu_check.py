@@ -34,6 +34,24 @@ def test_without_a_gpu_it_says_so_in_one_line_and_exits_0(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_its_smoke_run_goes_through_every_section_on_the_cpu(tmp_path):
+    """`--smoke` runs the whole check (pytest -m gpu, the evaluator, a method's two throughput rows,
+    the table, the JSON) at toy scale, so the script itself is tried before a GPU slot is spent."""
+    import json
+
+    out = tmp_path / "check.json"
+    completed = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--methods", "dcmh", "--out", str(out)],
+                               capture_output=True, text=True, timeout=600,
+                               env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "CMHBENCH_HOME": str(tmp_path / "home")})
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["smoke"] and report["machine"]["device"] == "cpu"
+    assert report["sections"]["tests"]["returncode"] == 0 and "skipped" in report["sections"]["tests"]["summary"]
+    assert [(row["method"], row["precision"]) for row in report["sections"]["throughput"]] == [
+        ("dcmh", "fp32"), ("dcmh", "bf16")]
+    assert "gpu-check on cpu" in completed.stdout and "dcmh training, bf16 (toy-cnn" in completed.stdout
+
+
 def test_its_sections_run_on_the_cpu(capsys):
     check = load_script()
     evaluator = check.evaluator_both_directions("cpu", (30, 400, 5, 0.3))

@@ -66,3 +66,11 @@ def test_attention_on_the_cpu_is_counted_as_torch_counts_it_elsewhere():
     assert counted(FlopCounterMode(display=False), SDPBackend.FLASH_ATTENTION) == (0, 0)  # what torch alone sees
     assert backward == torch.utils.flop_counter.sdpa_backward_flop_count(query.shape, query.shape, key.shape,
                                                                          value.shape)
+
+
+def test_every_throughput_run_trains_what_a_first_run_trains():
+    """DAPH caches its stage-1 proxies across runs; a throughput run must not reuse them, or its
+    rate (and FLOP count) would be stage 2's alone, and a second measurement not the first's."""
+    for _ in range(2):
+        epochs = _run_on_toy("daph", TOY, "cpu", "fp32", 1)["training"]["epochs"]
+        assert epochs["proxies"]["run"] >= 1 and epochs["hashing"]["run"] >= 1
