@@ -247,14 +247,15 @@ def check_bits_limit(spec: MethodSpec, bits: int, image_dim: int, text_dim: int,
 def execute(p: RunPlan, registry: Registry) -> RunOutcome:
     """Train (resuming from the run's checkpoint when there is one), encode, score, write."""
     device = resolve_device(p.request.device)
+    precision = resolve_precision(p.request.precision, p.method_spec.cuda_precision, device)
     progress = _progress_for(p)
     with progress.running():
         seed_everything(p.request.seed)
-        dataset, image_encoder, text_encoder = build_encoders(p, registry, device, progress)
+        dataset, image_encoder, text_encoder = build_encoders(p, registry, device, precision, progress)
         train = SplitData(dataset, "train", device)
         method = guarded(p, registry, "its constructor", create_method, p, dataset, train, image_encoder,
                          text_encoder, device)
-        session = train_method(p, registry, method, train, device, progress)
+        session = train_method(p, registry, method, train, device, precision, progress)
         if not method.produces_codes:  # an artifact-only run (e.g. DAPH stage 1): no result file
             shutil.rmtree(p.store.checkpoint_dir(p.run_id), ignore_errors=True)
             return artifact_outcome(p, method, session)
@@ -333,7 +334,8 @@ def _progress_for(p: RunPlan) -> TrainingProgress:
     return TrainingProgress(label, mode="quiet" if p.request.quiet else "auto", log_losses=p.request.log_losses)
 
 
-def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progress: TrainingProgress):
+def build_encoders(p: RunPlan, registry: Registry, device: torch.device, precision: str,
+                   progress: TrainingProgress):
     """(dataset as trained on, image encoder or None, text encoder). A method that learns on
     frozen features gets the cached features of its encoder and an identity encoder over them."""
     dataset, image, text = p.dataset, p.encoders["image"], p.encoders["text"]
@@ -345,7 +347,6 @@ def build_encoders(p: RunPlan, registry: Registry, device: torch.device, progres
             p.image_weights_sha256 = state_digest(image_encoder)
     if image.get("frozen"):
         with progress.phase(f"{image['name']} features (extracted once, cached)", total=dataset.num_items) as advance:
-            precision = resolve_precision(p.request.precision, p.method_spec.cuda_precision, device)
             cache = cached_features(dataset, image["name"], image["weights"], image_encoder, device,
                                     init_seed=p.request.seed, precision=precision, on_items=advance)
         dataset = with_features(dataset, cache)
@@ -405,7 +406,7 @@ def guarded(p: RunPlan, registry: Registry, phase: str, call: Callable[..., Any]
 
 
 def train_method(p: RunPlan, registry: Registry, method: HashingMethod, train: SplitData, device: torch.device,
-                 progress: TrainingProgress) -> TrainingSession:
+                 precision: str, progress: TrainingProgress) -> TrainingSession:
     """Fit the method under a session that checkpoints, resumes and times it; refuse a run whose
     stages ran short or whose losses diverged."""
     checkpoint_dir = p.store.checkpoint_dir(p.run_id)
@@ -413,7 +414,7 @@ def train_method(p: RunPlan, registry: Registry, method: HashingMethod, train: S
         shutil.rmtree(checkpoint_dir)
     session = TrainingSession(
         device=device, seed=p.request.seed, checkpoint_dir=checkpoint_dir, run_id=p.run_id, progress=progress,
-        precision=resolve_precision(p.request.precision, p.method_spec.cuda_precision, device),
+        precision=precision,
         epoch_override=p.epoch_override, schedule=published_schedule(p.method_spec, p.hparams))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -113,13 +113,9 @@ def _item_passes(result: dict[str, Any]) -> int:
     """Training-set items handed to the method: the split's size times the epochs of all stages
     that trained (not those that changed nothing, as SSAH's do once its stretched rates freeze)."""
     epochs = result["training"]["epochs"].values()
-    return result["dataset"]["split_sizes"]["train"] * sum(stage["run"] - stage.get("idle", 0) for stage in epochs)
-
-
-def _trained_items(result: dict[str, Any], method: str) -> int:
-    items = _item_passes(result)
+    items = result["dataset"]["split_sizes"]["train"] * sum(stage["run"] - stage.get("idle", 0) for stage in epochs)
     if not items:
-        raise ValueError(f"{method}: every epoch of the run was idle; there is no training to measure")
+        raise ValueError(f"{result['method']['name']}: every epoch of the run was idle; there is no training to measure")
     return items
 
 
@@ -132,7 +128,7 @@ def method_throughput(method: str, scale: Scale, device: str, precision: str) ->
     # the harness's per-epoch checkpoints are not the method's training (on a GPU, copying CLIP and
     # its optimiser state off the device can take as long as an epoch): timed apart
     training = timings["train_seconds"] - timings["checkpoint_seconds"]
-    return {"items_per_second": _trained_items(result, method) / training, "checkpoint_seconds": timings["checkpoint_seconds"],
+    return {"items_per_second": _item_passes(result) / training, "checkpoint_seconds": timings["checkpoint_seconds"],
             "train_seconds": timings["train_seconds"], "batch_size": int(hparams["batch_size"]),
             # the caption tokens the CLIP methods' text tower reads (their releases cut at max_words)
             "context": int(hparams.get("max_words", CLIP_CONTEXT)), "peak_memory": result.get("peak_memory")}
@@ -151,7 +147,7 @@ def method_flops_per_item(method: str, scale: Scale, device: str) -> float:
     small = replace(scale, dataset_options={**scale.dataset_options, "size": FLOP_TOY_SIZE})
     with mock.patch.object(runner, "train_method", counted_training):
         result = _run_on_toy(method, small, device, "fp32", epochs=1)
-    return counter.get_total_flops() / _trained_items(result, method)
+    return counter.get_total_flops() / _item_passes(result)
 
 
 def _backbone_step(method: str, scale: Scale, device: torch.device, precision: str, batch_size: int,
