@@ -182,7 +182,8 @@ def datasets(as_json: bool) -> None:
         spec = registry.dataset(name)
         p = spec.protocol
         rows.append({"name": name, "description": spec.description, "protocol": f"{p.name} v{p.version}",
-                     "bits": ",".join(map(str, p.bits)), "origin": registry.origin("dataset", name)})
+                     "bits": ",".join(map(str, p.bits)), "citation": str(spec.citation or ""),
+                     "origin": registry.origin("dataset", name)})
     _print_rows(rows, as_json)
 
 
@@ -197,7 +198,8 @@ def encoders(as_json: bool) -> None:
     for name in registry.names("encoder"):
         spec = registry.encoder(name)
         rows.append({"name": name, "modality": spec.modality, "input": "/".join(spec.accepts),
-                     "description": spec.description, "origin": registry.origin("encoder", name)})
+                     "description": spec.description, "citation": str(spec.citation or ""),
+                     "origin": registry.origin("encoder", name)})
     _print_rows(rows, as_json)
 
 
@@ -373,7 +375,7 @@ def submit(codes_file, dataset, name, paper, code_url, seed, dataset_opts, direc
 @click.option("--name", help="Name of the sweep (default: a hash of its jobs).")
 @click.option("--executor", default="local", show_default=True,
               type=click.Choice(["local", "local-gpus", "slurm"]))
-@click.option("--workers", type=int, help="local-gpus: number of workers (default: one per visible GPU).")
+@click.option("--workers", type=click.IntRange(min=1), help="local-gpus: number of workers (default: one per visible GPU).")
 @click.option("--partition", help="slurm: partition.")
 @click.option("--time", "time_min", type=int, default=24 * 60, show_default=True, help="slurm: minutes per job.")
 @click.option("--gpus-per-job", type=int,
@@ -498,7 +500,8 @@ def _print_run_status(results_dir: str, run_id: str, as_json: bool) -> None:
         return
     console.print(f"run {safe(status.run_id)}: {status.state}"
                   + (f" ({safe(status.result)})" if status.result else "")
-                  + (f", last checkpoint {safe(status.saved_utc)}" if status.saved_utc else ""))
+                  + (f", {'written' if status.state == 'done' else 'last checkpoint'} {safe(status.saved_utc)}"
+                     if status.saved_utc else ""))
     for stage, count in status.stages.items():
         console.print(f"  {safe(stage)}: {count['run']} of {count['planned']} epochs")
     if status.last_log:
@@ -700,42 +703,39 @@ def data_verify(name: str, sources: tuple[str, ...]) -> None:
         raise CmhbenchError(f"verification of {name} failed: a source file changed since it was prepared")
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that writers clean up as they do on Ctrl-C."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    raise _Terminated()
-
-
 STOPPED = "finished epochs are kept in the run's checkpoint: the same command resumes from there"
 
 
 def main() -> None:
-    import signal
+    from cmhbench import interrupts
 
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    restore = interrupts.install()
     try:
         cli.main(standalone_mode=False)
+        interrupts.raise_if_received()  # a signal swallowed where it landed still stops the command
     except CmhbenchError as exc:
         err_console.print(f"[red]error:[/red] {safe(exc)}", soft_wrap=True)
         if os.environ.get("CMHBENCH_TRACEBACK") == "1" and exc.__cause__ is not None:
             err_console.print_exception()
         _exit(1)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err_console.print("aborted" + _resumable())
         _exit(130)
-    except _Terminated:
+    except interrupts.Terminated:
         err_console.print("stopped by SIGTERM" + _resumable())
         _exit(143)
-    except click.ClickException as exc:
-        exc.show()
-        _exit(exc.exit_code)
+    except click.ClickException as exc:  # a malformed option or argument: a user error like any other
+        err_console.print(f"[red]error:[/red] {safe(_one_line(exc))}", soft_wrap=True)
+        _exit(1)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        restore()
     _exit(0)
+
+
+def _one_line(exc: click.ClickException) -> str:
+    message = " ".join(exc.format_message().split())
+    context = getattr(exc, "ctx", None)
+    return f"{message} (see `{context.command_path} --help`)" if context is not None else message
 
 
 def _resumable() -> str:

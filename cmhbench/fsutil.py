@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from cmhbench import interrupts
 from cmhbench.errors import CmhbenchError
 
 # A temporary file or folder of someone else's host is only presumed abandoned after this long
@@ -109,6 +110,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the final file normal permissions
     try:
         yield tmp
+        interrupts.raise_if_received()  # a Ctrl-C swallowed inside the writer must not commit its file
         os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)

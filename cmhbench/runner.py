@@ -218,7 +218,7 @@ def run(request: RunRequest | CheckedRequest, registry: Registry | None = None, 
     registry = registry or get_registry()
     p = plan(request, registry)
     if p.path.exists() and not p.request.force:
-        return RunOutcome(p.path, p.store.read(p.path), skipped=True)
+        return RunOutcome(p.path, _finished_result(p), skipped=True)
     if not hold_lock:
         return execute(p, registry)
     try:
@@ -229,11 +229,20 @@ def run(request: RunRequest | CheckedRequest, registry: Registry | None = None, 
         lock = acquire_run_lock(p.store.root, p.run_id, timeout=-1)
     if p.path.exists() and not p.request.force:  # finished by another process since the check above
         release_run_lock(lock, True)
-        return RunOutcome(p.path, p.store.read(p.path), skipped=True)
+        return RunOutcome(p.path, _finished_result(p), skipped=True)
     try:
         return execute(p, registry)
     finally:
         release_run_lock(lock, p.path.exists())
+
+
+def _finished_result(p: RunPlan) -> dict[str, Any]:
+    """The result already at the run's path, refused in one line where it is not this run's."""
+    result = p.store.read(p.path)
+    if not isinstance(result, dict) or result.get("run_id") != p.run_id:
+        raise CmhbenchError(f"{p.path} is where this run's result goes, but it holds no result of run {p.run_id}; "
+                            "move it away, or give --force to run again and replace it")
+    return result
 
 
 def check_bits_limit(spec: MethodSpec, bits: int, image_dim: int, text_dim: int, dataset: str) -> None:

@@ -124,7 +124,7 @@ def test_packed_codes_must_match_their_declared_length(tmp_path):
 
 def test_map_at_zero_is_one_line(tmp_path):
     result = run_cli("evaluate", str(_codes_file(tmp_path / "ok.npz")), "--map-at", "0")
-    assert result.returncode == 1 and "Traceback" not in result.stderr and "must be positive" in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "give each K from 1 to" in result.stderr
 
 
 # --- exhaustion and hangs ------------------------------------------------------------------------------

@@ -68,5 +68,6 @@ def test_status_of_one_run_reads_its_checkpoint(tmp_path, monkeypatch):
     finished = run(RunRequest(**TINY, results_dir=tmp_path, quiet=True))
     shown = run_cli("status", "--results", str(tmp_path), "--run", finished.result["run_id"][:12])
     assert shown.returncode == 0 and f"run {finished.result['run_id']}: done" in shown.stdout, shown.stdout
+    assert "train: 3 of 3 epochs" in shown.stdout and "last logged: train epoch 3: " in shown.stdout, shown.stdout
     unknown = run_cli("status", "--results", str(tmp_path), "--run", "abcdef12")
     assert unknown.returncode == 1 and "no run abcdef12" in unknown.stderr

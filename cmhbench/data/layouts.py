@@ -85,6 +85,42 @@ class Items:
     splits: dict[str, np.ndarray] | None = None  # when the files carry their own split
     notes: list[str] = field(default_factory=list)
     captions: list[str] | None = None  # one caption (or tag string) per item
+    #: where the texts and labels came from ("file: 'key'"), for errors found after reading
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def check_orientation(orientation: str) -> None:
+    """Every reader takes --orientation, and some ignore it: an unknown value is refused for all."""
+    if orientation not in ORIENTATIONS:
+        raise CmhbenchError(f"--orientation {orientation!r}: expected one of {', '.join(ORIENTATIONS)}")
+
+
+def non_numeric(dtype: np.dtype) -> str | None:
+    """What a dtype is when it is not bool, integer or float (None when it is): strings, even of
+    digits, and complex numbers would otherwise be parsed or cut to their real part, and MATLAB cells
+    and structs would fail far from their file."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biuf":
+        return None
+    if dtype.kind in "US":
+        return f"strings ({dtype})"
+    if dtype.kind == "c":
+        return f"complex numbers ({dtype})"
+    if dtype.kind == "O":
+        return "a MATLAB cell array or objects (dtype object)"
+    if dtype.names:
+        return f"a MATLAB struct or record (fields {', '.join(dtype.names)})"
+    return f"dtype {dtype}"
+
+
+def check_numeric(array: SourceArray, role: str) -> SourceArray:
+    """``array`` when it holds bool, integer or float numbers, before anything of it is read."""
+    _refuse_non_numeric(array.dtype, source_name(array), role)
+    return array
+
+
+def source_name(array: SourceArray) -> str:
+    return f"{array.file}: '{array.key}'"
 
 
 def item_axis(array: SourceArray, counts: Iterable[int], orientation: str) -> int:
@@ -114,6 +150,7 @@ def item_axis(array: SourceArray, counts: Iterable[int], orientation: str) -> in
 
 def to_pixels(block: np.ndarray, where: str) -> np.ndarray:
     """Item-first image block -> uint8 N×H×W×3 (from N×H×W×3 or N×3×H×W)."""
+    _refuse_non_numeric(block.dtype, where, "pixels")
     if block.ndim != 4:
         raise CmhbenchError(f"{where}: images must be 4-d (items, height, width, 3 channels), got {block.shape}")
     if block.shape[3] != 3 and block.shape[1] == 3:
@@ -123,6 +160,12 @@ def to_pixels(block: np.ndarray, where: str) -> np.ndarray:
     if block.dtype != np.uint8:
         if block.size and (block.min() < 0 or block.max() > 255):
             raise CmhbenchError(f"{where}: pixel values outside 0..255 (min {block.min()}, max {block.max()})")
+        # a cast would truncate fractions: [0, 1] floats would all become 0, a black dataset
+        fractional = block != np.round(block) if block.dtype.kind == "f" else np.zeros(0, dtype=bool)
+        if fractional.any():
+            value = block[fractional].flat[0]
+            raise CmhbenchError(f"{where}: pixel values must be 0..255 integers, found {value} ({block.dtype}); "
+                                "images stored as [0, 1] floats must be multiplied by 255 first")
         block = block.astype(np.uint8)
     return np.ascontiguousarray(block)
 
@@ -130,6 +173,10 @@ def to_pixels(block: np.ndarray, where: str) -> np.ndarray:
 def to_labels(values: np.ndarray, num_labels: int, where: str) -> np.ndarray:
     """Multi-hot N×C, or class indices (1-based as MATLAB writes them, or 0-based) -> uint8 N×C."""
     values = np.asarray(values)
+    _refuse_non_numeric(values.dtype, where, "labels")
+    if values.size == 0:
+        raise CmhbenchError(f"{where}: no labels (shape {values.shape}); expected items×{num_labels} multi-hot "
+                            "or one class index per item")
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim == 1:
@@ -150,7 +197,14 @@ def to_labels(values: np.ndarray, num_labels: int, where: str) -> np.ndarray:
     return values.astype(np.uint8)
 
 
+def _refuse_non_numeric(dtype: np.dtype, where: str, role: str) -> None:
+    found = non_numeric(dtype)
+    if found is not None:
+        raise CmhbenchError(f"{where} holds {found}; expected a numeric (bool, integer or float) array of {role}")
+
+
 def to_matrix(values: np.ndarray, where: str) -> np.ndarray:
+    _refuse_non_numeric(np.asarray(values).dtype, where, "features")
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 2:
         raise CmhbenchError(f"{where}: expected a 2-d items×width matrix, got shape {values.shape}")
@@ -186,8 +240,7 @@ def _expand(sources: Sequence[str | Path]) -> list[Path]:
 def load_items(sources: Sequence[str | Path], *, counts: Iterable[int], num_labels: int,
                orientation: str = "auto") -> Items:
     """Read the files of one dataset in any supported layout (see the module docstring)."""
-    if orientation not in ORIENTATIONS:
-        raise CmhbenchError(f"--orientation {orientation!r}: expected one of {', '.join(ORIENTATIONS)}")
+    check_orientation(orientation)
     files = _expand(sources)
     arrays_by_file = [read_source(f) for f in files]
     every_key = set().union(*arrays_by_file)
@@ -205,6 +258,9 @@ def load_items(sources: Sequence[str | Path], *, counts: Iterable[int], num_labe
         detail = "; ".join(f"{role}: one of {', '.join(expected[role])}" for role in missing)
         raise CmhbenchError(f"{', '.join(map(str, files))}: missing {', '.join(missing)} ({detail}); "
                             f"found keys {', '.join(sorted(every_key))}")
+    for role, arrays in found.items():
+        for array in arrays:
+            check_numeric(array, role)
     counts = set(counts)
     # the images may be split over several files: their item counts add up to the dataset's
     image_parts = found["images"]
@@ -220,11 +276,15 @@ def load_items(sources: Sequence[str | Path], *, counts: Iterable[int], num_labe
     label_values = labels_arr.read()
     if label_values.ndim == 2 and 1 not in label_values.shape:
         label_values = np.moveaxis(label_values, item_axis(labels_arr, {n}, orientation), 0)
+    if label_values.ndim == 2 and label_values.size % n:  # an N×1 or 1×N column reshapes; anything else is named
+        raise CmhbenchError(f"{source_name(labels_arr)} has shape {label_values.shape}; expected {n} items "
+                            f"(items×{num_labels} multi-hot or one class index per item)")
     labels = to_labels(label_values.reshape(n, -1) if label_values.ndim == 2 else label_values, num_labels, str(labels_arr))
     for role, count in (("texts", len(texts)), ("labels", len(labels))):
         if count != n:
             raise CmhbenchError(f"{role} have {count} items but images have {n}: mismatched item counts")
-    return Items(images=images, texts=texts, labels=labels, layout="arrays", files=files)
+    return Items(images=images, texts=texts, labels=labels, layout="arrays", files=files,
+                 sources={"texts": source_name(texts_arr), "labels": source_name(labels_arr)})
 
 
 def _multi_part_axes(parts: list[SourceArray], counts: set[int], orientation: str) -> list[tuple[SourceArray, int]]:
@@ -248,6 +308,11 @@ def _row_digest(image: np.ndarray, text: np.ndarray, label: np.ndarray) -> bytes
 
 def _split_part(images: SourceArray, texts: SourceArray, labels: SourceArray, split: str, num_labels: int):
     """One split's (images, texts, labels), items first, with matching item counts."""
+    for array, role in ((images, "images"), (texts, "texts"), (labels, "labels")):
+        check_numeric(array, role)
+    if len(images.shape) < 2:  # items first, then features or pixels: a scalar or a vector is neither
+        raise CmhbenchError(f"{source_name(images)} has shape {images.shape}; expected the {split} images items "
+                            "first (items×features or items×height×width×3)")
     item_images = ItemArray([(images, 0)], "images")
     item_texts = to_matrix(texts.read(), str(texts))
     item_labels = to_labels(labels.read(), num_labels, str(labels))
@@ -265,8 +330,17 @@ def _load_split_layout(arrays_by_file, files, num_labels) -> Items:
         merged.update(arrays)
     parts = {split: _split_part(*(merged[key] for key in keys), split, num_labels)
              for split, keys in SPLIT_KEYS.items()}
-    return _items_of_splits(parts, files, "split", f"{merged['train_data'].file} 'train_data'",
-                            "split taken from the files (test = queries, data_set = retrieval, train ⊂ data_set)")
+    items = _items_of_splits(parts, files, "split", f"{merged['train_data'].file} 'train_data'",
+                             "split taken from the files (test = queries, data_set = retrieval, train ⊂ data_set)")
+    items.sources = _split_label_sources({split: merged[keys[2]] for split, keys in SPLIT_KEYS.items()})
+    return items
+
+
+def _split_label_sources(labels: dict[str, SourceArray]) -> dict[str, str]:
+    """Each split's labels by name ("labels:query"...), and all of them ("labels")."""
+    sources = {f"labels:{split}": source_name(array) for split, array in labels.items()}
+    sources["labels"] = "; ".join(sources.values())
+    return sources
 
 
 def _split_files(files: list[Path]) -> dict[str, Path] | None:
@@ -282,7 +356,7 @@ def _split_files(files: list[Path]) -> dict[str, Path] | None:
 
 def _load_split_files(by_split: dict[str, Path], arrays: dict[Path, dict[str, SourceArray]], num_labels: int) -> Items:
     """One file per split (UCMFH's train/query/retrieval pickles of CLIP features): train ⊂ retrieval."""
-    parts = {}
+    parts, labels = {}, {}
     for split, path in by_split.items():
         found = {role: _gather([arrays[path]], aliases)
                  for role, aliases in (("images", IMAGE_KEYS), ("texts", TEXT_KEYS), ("labels", LABEL_KEYS))}
@@ -292,10 +366,13 @@ def _load_split_files(by_split: dict[str, Path], arrays: dict[Path, dict[str, So
                                 f"{', '.join(IMAGE_KEYS)}; text: {', '.join(TEXT_KEYS)}; label: {', '.join(LABEL_KEYS)}); "
                                 f"found keys {', '.join(sorted(arrays[path]))}")
         parts[split] = _split_part(found["images"][0], found["texts"][0], found["labels"][0], split, num_labels)
+        labels[split] = found["labels"][0]
     names = {split: path.name for split, path in by_split.items()}
-    return _items_of_splits(parts, list(by_split.values()), "split-files", str(by_split["train"]),
-                            f"split taken from the files ({names['query']} = queries, {names['retrieval']} = "
-                            f"retrieval, {names['train']} ⊂ retrieval)")
+    items = _items_of_splits(parts, list(by_split.values()), "split-files", str(by_split["train"]),
+                             f"split taken from the files ({names['query']} = queries, {names['retrieval']} = "
+                             f"retrieval, {names['train']} ⊂ retrieval)")
+    items.sources = _split_label_sources(labels)
+    return items
 
 
 def _items_of_splits(parts: dict, files: list[Path], layout: str, train_name: str, note: str) -> Items:

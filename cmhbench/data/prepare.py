@@ -19,7 +19,7 @@ import numpy as np
 
 from cmhbench.data.dataset import Dataset
 from cmhbench.data.format import IN_MEMORY_BYTES, load_canonical, write_canonical
-from cmhbench.data.layouts import Items, load_items, to_pixels
+from cmhbench.data.layouts import Items, check_orientation, load_items, to_pixels
 from cmhbench.data.readers import sha256_file
 from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import cache_home
@@ -98,6 +98,7 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     ``progress`` shows its phases (quiet by default)."""
     if not sources:
         raise CmhbenchError(f"cmhbench data prepare {profile.name}: give the source files with --source PATH")
+    check_orientation(orientation)  # before any reader, since some readers never look at it
     progress = progress or TrainingProgress(mode="quiet")
     with progress.phase("reading the source files"):
         if profile.reader is not None:
@@ -106,23 +107,10 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
             items = load_items(sources, counts=profile.counts, num_labels=profile.num_labels, orientation=orientation)
     n = len(items.labels)
     keep = np.flatnonzero(items.labels.sum(1) > 0)  # items without any label are dropped
-    remap = np.full(n, -1, dtype=np.int64)
-    remap[keep] = np.arange(len(keep))
-
-    if items.splits is not None:
-        source_splits, split_source = items.splits, f"from the source files ({items.layout} layout)"
-    else:
-        if profile.fixed_split is None:
-            raise CmhbenchError(f"dataset {profile.name} has no fixed split for files in the {items.layout} layout")
-        source_splits = profile.fixed_split(n)
-        query = np.asarray(source_splits["query"])
-        rest = np.setdiff1d(np.arange(n), query)
-        source_splits = {"query": query, "retrieval": rest, "train": np.asarray(source_splits["train"])}
-        split_source = f"fixed protocol split shipped with cmhbench ({profile.name}, {n} items)"
-    splits = {}
-    for split, rows in source_splits.items():
-        rows = remap[np.asarray(rows, dtype=np.int64)]
-        splits[split] = np.sort(rows[rows >= 0])
+    if len(keep) == 0:
+        raise CmhbenchError(f"{_labels_source(items)}: no item has a label (all {n} rows are zero); expected "
+                            "multi-hot rows with at least one 1, or class indices")
+    splits, split_source = _labelled_splits(profile, items, keep)
 
     if len(items.images.item_shape) not in (1, 3):
         raise CmhbenchError(f"{items.images.describe()}: images must be 4-d (items, height, width, 3 channels) "
@@ -131,6 +119,9 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     images = _KeptPixels(items, keep, pixels)
     if not pixels and images.shape[1] == 0:
         raise CmhbenchError(f"{items.images.describe()}: empty image features")
+    if items.texts is not None and (items.texts.ndim != 2 or items.texts.shape[1] == 0):
+        raise CmhbenchError(f"{items.sources.get('texts', 'the texts')} {items.texts.shape}: empty text features; "
+                            "expected items×width with width ≥ 1")
     texts, captions = (None if items.texts is None else items.texts[keep]), _kept(items.captions, keep)
     text_width = 0 if texts is None else texts.shape[1]
     with progress.phase("source file digests"):
@@ -152,6 +143,39 @@ def prepare(profile: DatasetProfile, sources: Sequence[str | Path], *, orientati
     return PrepareReport(path=path, layout=items.layout, items=len(keep), dropped_unlabeled=int(n - len(keep)),
                          split_sizes={k: len(v) for k, v in splits.items()}, split_source=split_source,
                          notes=list(items.notes))
+
+
+def _labelled_splits(profile: DatasetProfile, items: Items, keep: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
+    """The splits over the kept (labelled) items, renumbered, and where they came from; a split left
+    empty by the dropped items is refused."""
+    n = len(items.labels)
+    remap = np.full(n, -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    if items.splits is not None:
+        source_splits, split_source = items.splits, f"from the source files ({items.layout} layout)"
+    else:
+        if profile.fixed_split is None:
+            raise CmhbenchError(f"dataset {profile.name} has no fixed split for files in the {items.layout} layout")
+        source_splits = profile.fixed_split(n)
+        query = np.asarray(source_splits["query"])
+        rest = np.setdiff1d(np.arange(n), query)
+        source_splits = {"query": query, "retrieval": rest, "train": np.asarray(source_splits["train"])}
+        split_source = f"fixed protocol split shipped with cmhbench ({profile.name}, {n} items)"
+    splits = {}
+    for split, rows in source_splits.items():
+        rows = remap[np.asarray(rows, dtype=np.int64)]
+        splits[split] = np.sort(rows[rows >= 0])
+        if len(splits[split]) == 0:  # every item of the split dropped: the prepared file would be unusable
+            raise CmhbenchError(f"{_labels_source(items, split)}: no item of the {split} split has a label "
+                                f"(its {len(rows)} rows are all zero); items without labels are dropped, which "
+                                "would leave the split empty")
+    return splits, split_source
+
+
+def _labels_source(items: Items, split: str | None = None) -> str:
+    """The labels' file and key, for a split where the reader knows it, else the source files."""
+    return (items.sources.get(f"labels:{split}") or items.sources.get("labels")
+            or "labels of " + ", ".join(map(str, items.files)))
 
 
 def _kept(captions: list[str] | None, keep: np.ndarray) -> list[str] | None:

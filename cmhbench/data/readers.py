@@ -94,6 +94,15 @@ def _in_memory(path: Path, values: dict[str, np.ndarray]) -> dict[str, SourceArr
     return out
 
 
+def _read_npy(path: Path) -> np.ndarray:
+    """A .npy array mapped from disk; a truncated file or a bad header is one line, as for .npz."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        # numpy says "mmap length is greater than file size" for a cut file: say what that means
+        raise CmhbenchError(f"{path} is not a readable .npy file ({exc}); it may be truncated") from None
+
+
 def read_source(path: str | Path) -> dict[str, SourceArray]:
     """All arrays of a .mat (v5 or v7.3), .h5/.hdf5, .npz, .npy or .pkl (a dict of numpy arrays) file, by key."""
     path = Path(path)
@@ -112,7 +121,7 @@ def read_source(path: str | Path) -> dict[str, SourceArray]:
     if suffix in PICKLE_SUFFIXES:
         return _in_memory(path, read_pickle_arrays(path, "source file"))
     if suffix == ".npy":
-        return _in_memory(path, {path.stem: np.load(path, mmap_mode="r", allow_pickle=False)})
+        return _in_memory(path, {path.stem: _read_npy(path)})
     if head.startswith(b"\x89HDF") or h5py.is_hdf5(path):
         return _hdf5_arrays(path)
     if suffix == ".mat":

@@ -34,7 +34,9 @@ def check_regular_file(path: Path, what: str) -> None:
             raise CmhbenchError(f"{what} {path} is {kind}, not a regular file")
 
 
-def check_declared_size(shape: tuple[int, ...], dtype: np.dtype, where: str, limit: int = MAX_ARRAY_BYTES) -> None:
+def check_declared_size(shape: tuple[int, ...] | None, dtype: np.dtype, where: str, limit: int = MAX_ARRAY_BYTES) -> None:
+    if shape is None:  # an HDF5 dataset with a null dataspace (h5py.Empty): no array to read
+        raise CmhbenchError(f"{where}: an empty HDF5 dataset (no shape, h5py.Empty {np.dtype(dtype)}); expected an array")
     size = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
     if size > limit:
         raise CmhbenchError(f"{where}: declares {tuple(shape)} {np.dtype(dtype)} ({size:,} bytes), more than "
@@ -144,7 +146,11 @@ def read_pickle_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
                             "(e.g. 'image', 'text', 'label')")
     arrays = {}
     for key, array in value.items():
-        array = np.asarray(array)
+        try:
+            array = np.asarray(array)
+        except ValueError:  # numpy refuses nested lists of unequal lengths
+            raise CmhbenchError(f"{what} {path}: '{key}' is a ragged list (rows of different lengths); expected a "
+                                "numeric array") from None
         if array.dtype.kind not in "biuf":
             raise CmhbenchError(f"{what} {path}: '{key}' is {array.dtype}, not a numeric array")
         arrays[key] = array

@@ -40,11 +40,10 @@ def run_status(results_dir: str | Path, run_id_prefix: str) -> RunStatus:
         if len(results) > 1:
             raise CmhbenchError(f"--run {run_id_prefix}: {len(results)} results in {root} start so; give more digits")
         if results:
-            from cmhbench.results.store import ResultStore
-
-            return RunStatus(run_id=ResultStore.read_typed(results[0]).run_id, state="done", result=results[0])
+            return _finished(results[0])
         raise CmhbenchError(f"no run {run_id_prefix} in {root}: neither a result nor a checkpoint "
-                            "(the run_id is printed by `cmhbench run` and stored in its result)")
+                            "(a run's id names its folder under RESULTS/.checkpoints/ while it runs, and ends "
+                            "its result's file name, e.g. 32bits-seed0-RUNID.json)")
     folder = checkpoints[0]
     status = RunStatus(run_id=folder.name, state="running" if is_locked(root, folder.name) else "interrupted")
     try:
@@ -56,3 +55,16 @@ def run_status(results_dir: str | Path, run_id_prefix: str) -> RunStatus:
                      for stage, done in record.get("progress", {}).items()}
     status.last_log, status.saved_utc = record.get("last_log"), record.get("saved_utc")
     return status
+
+
+def _finished(path: Path) -> RunStatus:
+    """A finished run: its epochs per stage and last logged losses, from its result."""
+    from cmhbench.results.store import ResultStore
+
+    result = ResultStore.read_typed(path)
+    training = result.training or {}
+    history = training.get("history") or []
+    return RunStatus(run_id=result.run_id, state="done", result=path,
+                     stages={stage: {"run": int(count["run"]), "planned": int(count["planned"])}
+                             for stage, count in (training.get("epochs") or {}).items()},
+                     last_log=history[-1] if history else None, saved_utc=result.created_utc)

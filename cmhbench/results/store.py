@@ -108,6 +108,10 @@ class ResultStore:
             raise CmhbenchError(f"result file {path} does not exist") from None
         except json.JSONDecodeError as exc:
             raise CmhbenchError(f"result file {path} is not valid JSON ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise CmhbenchError(f"result file {path} is not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:  # a folder, unreadable, ...
+            raise CmhbenchError(f"result file {path} cannot be read: {exc.strerror or exc}") from None
 
     def all_results(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*.json") if ".checkpoints" not in p.parts)

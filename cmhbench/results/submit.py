@@ -19,6 +19,7 @@ import numpy as np
 from cmhbench.data.untrusted import read_npz
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions
+from cmhbench.request import MAX_SEED
 from cmhbench.results import ResultStore, RunResult, compute_run_id, content_digest, run_definition
 from cmhbench.results.codes_file import MODALITIES, SPLITS, StoredCodes, codes_path, file_sha256, write_codes
 
@@ -37,19 +38,12 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
 
     codes_file = Path(codes_file)
     _check_name_and_links(name, paper, code_url)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise CmhbenchError(f"--seed {seed!r}: seeds are integers from 0 to {MAX_SEED:,}")
     spec = get_registry().dataset(dataset)
     data = open_dataset(spec, dict(dataset_options or {}))
     stored = read_submission(codes_file, data.splits, data.labels)
-    scorable = [d for d in DIRECTIONS if _scorable(d, stored)]
-    if not scorable:
-        raise CmhbenchError(f"{codes_file}: no direction can be scored (i2t needs query_image and retrieval_text, "
-                            "t2i query_text and retrieval_image, i2i and t2t one modality on both sides)")
-    directions = list(directions or [d for d in scorable if d in ("i2t", "t2i")] or scorable)
-    check_directions(directions)
-    for direction in directions:
-        if not _scorable(direction, stored):
-            source, target = DIRECTIONS[direction]
-            raise CmhbenchError(f"{codes_file}: direction {direction} needs 'query_{source}' and 'retrieval_{target}'")
+    directions = _directions(stored, directions, codes_file)
     origin = {"kind": "outside", "name": name, "paper": paper, "code_url": code_url}
     describe = {**data.describe(), "options": dict(dataset_options or {})}
     definition = run_definition(method=name, hyperparameters={}, preset=None, dataset=describe,
@@ -59,9 +53,11 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
     run_id = compute_run_id(definition)
     store = ResultStore(results_dir)
     path = store.result_path(definition, run_id)
-    if path.exists() and not force:
-        raise CmhbenchError(f"{path} exists: codes named {name} (seed {seed}) were submitted before; give another "
-                            "--seed for another run, or --force to replace them")
+    # one submission per name, seed and code length, whatever links it gave: two would be one board sample
+    earlier = _submitted_before(path.parent, stored.bits, seed, describe)
+    if earlier and not force:
+        raise CmhbenchError(f"{earlier[0]} exists: codes named {name} (seed {seed}, {stored.bits} bits) were "
+                            "submitted before; give another --seed for another run, or --force to replace them")
     derived = derived_fields(stored.codes["query"], stored.codes["retrieval"], stored.labels["query"],
                              stored.labels["retrieval"], directions, "cpu")
     record = write_codes(codes_path(path), stored)
@@ -83,7 +79,44 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
         if not path.exists():  # no result names these codes: leave nothing half-written behind
             codes_path(path).unlink(missing_ok=True)
         raise
+    for replaced in earlier:  # --force: the new codes take the earlier submission's place
+        if replaced != path:
+            replaced.unlink(missing_ok=True)
+            codes_path(replaced).unlink(missing_ok=True)
     return path, result
+
+
+def _directions(stored: StoredCodes, asked: Sequence[str] | None, codes_file: Path) -> list[str]:
+    """The directions asked for, each refused where the file lacks a side; by default i2t and t2i
+    where the file holds both modalities, else what it can score."""
+    scorable = [d for d in DIRECTIONS if _scorable(d, stored)]
+    if not scorable:
+        raise CmhbenchError(f"{codes_file}: no direction can be scored (i2t needs query_image and retrieval_text, "
+                            "t2i query_text and retrieval_image, i2i and t2t one modality on both sides)")
+    directions = list(asked or [d for d in scorable if d in ("i2t", "t2i")] or scorable)
+    check_directions(directions)
+    for direction in directions:
+        if not _scorable(direction, stored):
+            source, target = DIRECTIONS[direction]
+            raise CmhbenchError(f"{codes_file}: direction {direction} needs 'query_{source}' and 'retrieval_{target}'")
+    return directions
+
+
+def _submitted_before(folder: Path, bits: int, seed: int, dataset: Mapping[str, Any]) -> list[Path]:
+    """Result files in ``folder`` (one name's) of outside codes of the same code length, seed, dataset
+    version and options."""
+    found = []
+    for candidate in sorted(folder.glob(f"{bits}bits-seed{seed}-*.json")):
+        try:
+            result = ResultStore.read(candidate)
+            same = ((result.get("origin") or {}).get("kind") == "outside"
+                    and result["dataset"]["version"] == dataset["version"]
+                    and (result["dataset"].get("options") or {}) == dataset["options"])
+        except (CmhbenchError, KeyError, TypeError, AttributeError, OSError, UnicodeDecodeError):
+            same = True  # unreadable where a submission would be: replaced only with --force
+        if same:
+            found.append(candidate)
+    return found
 
 
 #: the most `data splits --with-arrays` writes: small sets (the toy) whose data has no other source
@@ -123,7 +156,7 @@ def read_submission(path: Path, splits: Mapping[str, np.ndarray], labels: np.nda
     arrays = read_npz(path, "codes file")
     if "bits" not in arrays:
         raise CmhbenchError(f"{path}: missing 'bits' (the code length of the packed codes)")
-    bits = _bits(arrays["bits"])
+    bits = _bits(arrays["bits"], path)
     codes: dict[str, dict[str, np.ndarray]] = {}
     for split in SPLITS:
         order = _split_order(arrays, split, splits, path)

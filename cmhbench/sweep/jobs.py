@@ -28,6 +28,7 @@ from typing import Any
 
 from filelock import Timeout
 
+from cmhbench.errors import CmhbenchError
 from cmhbench.fsutil import write_json_atomic
 from cmhbench.results.lock import acquire_run_lock, jobs_dir, release_run_lock
 from cmhbench.results.provenance import utc_now
@@ -92,8 +93,10 @@ def execute_job(job: Job, attempt: str, *, wait: bool = False) -> JobOutcome:
             from cmhbench.runner import run
 
             run(job.run_request(), hold_lock=False)  # this worker holds the run's lock already
-        except Exception:
-            error = "".join(traceback.format_exc().splitlines(keepends=True)[-ERROR_TAIL_LINES:])
+        except Exception as exc:
+            # a user error (a bad option, a missing file) says it all in its one line; a crash keeps its traceback
+            error = (f"error: {exc}" if isinstance(exc, CmhbenchError)
+                     else "".join(traceback.format_exc().splitlines(keepends=True)[-ERROR_TAIL_LINES:]))
             _write_state(job, attempt, "failed", error=error)
             return JobOutcome(job.run_id, job.label, "failed", time.perf_counter() - started, error)
         state_path(results, job.run_id).unlink(missing_ok=True)

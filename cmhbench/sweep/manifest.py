@@ -58,7 +58,7 @@ def read_manifest(path: str | Path) -> tuple[dict[str, Any], list[Job]]:
                 for job in content["jobs"]]
     except FileNotFoundError:
         raise CmhbenchError(f"sweep manifest {path} does not exist") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise CmhbenchError(f"sweep manifest {path} is not a cmhbench sweep manifest ({exc})") from None
     return content, jobs
 

@@ -20,6 +20,7 @@ result exists anywhere in the results folder is recognised as done.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from cmhbench.plugins.registry import Registry, get_registry
 from cmhbench.evaluation import check_directions
 from cmhbench.runner import RunRequest, plan
 
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FILE_KEYS = {"name", "methods", "datasets", "bits", "seeds", "epochs", "preset", "hparams",
              "dataset_options", "image_encoders", "directions", "device", "precision", "results"}
 
@@ -87,12 +89,17 @@ def _load_yaml(text: str) -> Any:
 def load_sweep_file(path: str | Path) -> SweepSpec:
     """Read a YAML or TOML sweep file; every problem names the file and the key."""
     path = Path(path)
+    if path.is_dir():
+        raise CmhbenchError(f"sweep file {path} is a folder; expected a .yaml, .yml or .toml file")
     if not path.is_file():
         raise CmhbenchError(f"sweep file {path} does not exist")
     if path.stat().st_size > MAX_SWEEP_FILE_BYTES:
         raise CmhbenchError(f"sweep file {path}: {path.stat().st_size:,} bytes, more than a sweep file can be "
                             f"({MAX_SWEEP_FILE_BYTES:,})")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CmhbenchError(f"sweep file {path} is not UTF-8 text (byte {exc.start})") from None
     try:
         if path.suffix == ".toml":
             content = tomllib.loads(text)
@@ -129,12 +136,35 @@ def _ints(value: Any, key: str, where: str) -> list[int] | None:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     try:
-        out = [int(v) for v in value]
+        out = [_integer(v) for v in value]
     except (TypeError, ValueError):
         raise CmhbenchError(f"{where}: key {key!r} must be a list of integers, got {value!r}") from None
     if not out:
         raise CmhbenchError(f"{where}: key {key!r} is empty")
     return out
+
+
+def _integer(value: Any) -> int:
+    """An int, or a string of one (from the command line); never a bool (YAML's `true` is one to
+    Python) or a float that int() would truncate."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(value)
+    return int(value)
+
+
+def _text(content: Mapping[str, Any], key: str, default: str | None, where: str) -> str | None:
+    value = content.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise CmhbenchError(f"{where}: key {key!r} must be a string, got {value!r}")
+    return value
+
+
+def _sweep_name(value: Any, where: str) -> str | None:
+    # the manifest is written as RESULTS/.sweeps/NAME.json: a name must not be a path
+    if value is not None and not (isinstance(value, str) and SWEEP_NAME.fullmatch(value)):
+        raise CmhbenchError(f"{where}: key 'name' must be letters, digits, '.', '_' or '-' (at most 64, "
+                            f"not starting with '.' or '-'), got {value!r}")
+    return value
 
 
 def _nested(value: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
@@ -168,7 +198,7 @@ def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
         if required not in content:
             raise CmhbenchError(f"{where}: key {required!r} is missing")
     epochs = content.get("epochs")
-    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
         raise CmhbenchError(f"{where}: key 'epochs' must be a positive integer, got {epochs!r}")
     return SweepSpec(
         methods=_names(content["methods"], "methods", where),
@@ -176,15 +206,15 @@ def spec_from_mapping(content: Mapping[str, Any], where: str) -> SweepSpec:
         bits=_ints(content.get("bits"), "bits", where),
         seeds=_ints(content.get("seeds"), "seeds", where),
         epochs=epochs,
-        preset=content.get("preset"),
+        preset=_text(content, "preset", None, where),
         hparams=_nested(content.get("hparams"), "hparams", where),
         dataset_options=_nested(content.get("dataset_options"), "dataset_options", where),
         image_encoders=_encoders(content.get("image_encoders"), where),
         directions=_directions(content.get("directions", ["i2t", "t2i"]), where),
-        device=str(content.get("device", "auto")),
-        precision=str(content.get("precision", "auto")),
-        results=str(content.get("results", "results")),
-        name=content.get("name"),
+        device=_text(content, "device", "auto", where),
+        precision=_text(content, "precision", "auto", where),
+        results=_text(content, "results", "results", where),
+        name=_sweep_name(content.get("name"), where),
     )
 
 

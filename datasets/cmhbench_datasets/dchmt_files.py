@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cmhbench.data.layouts import ItemArray, Items, to_labels
+from cmhbench.data.layouts import ItemArray, Items, check_numeric, check_orientation, to_labels
 from cmhbench.data.readers import SourceArray
 from cmhbench.data.untrusted import check_regular_file
 from cmhbench.errors import CmhbenchError
@@ -66,24 +66,46 @@ def _decode_chars(codes: np.ndarray) -> str:
 
 def _v73_strings(path: Path, key: str) -> list[str]:
     """A char matrix, or a cell array of char arrays (of cells: the first string), from a v7.3 file."""
-    with h5py.File(path, "r") as handle:
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise CmhbenchError(f"{path} is not a readable MATLAB v7.3 file ({exc}); it may be truncated") from None
+    with handle:
         if key not in handle:
             raise CmhbenchError(f"{path}: no key '{key}' (keys: {', '.join(k for k in handle if not k.startswith('#'))})")
         node = handle[key]
+        if not isinstance(node, h5py.Dataset):  # a MATLAB struct is stored as an HDF5 group
+            raise CmhbenchError(f"{path}: '{key}' is a group (a MATLAB struct?); expected strings (char or cell)")
         kind = node.attrs.get("MATLAB_class", b"")
         kind = kind.decode() if isinstance(kind, bytes) else str(kind)
         if kind == "char":  # stored transposed: one column of character codes per string
             return [_decode_chars(column) for column in np.asarray(node).T]
         if kind == "cell":
+            _check_references(node, path, key)
             return [_first_string(handle, ref, path, key) for ref in np.asarray(node).T.reshape(-1)]
         raise CmhbenchError(f"{path}: '{key}' is a MATLAB {kind or node.dtype} array; expected strings (char or cell)")
 
 
+def _check_references(node: h5py.Dataset, path: Path, key: str) -> None:
+    """A MATLAB cell is stored as object references; numbers marked 'cell' are not one."""
+    if h5py.check_dtype(ref=node.dtype) is not h5py.Reference:
+        raise CmhbenchError(f"{path}: '{key}' is marked a MATLAB cell array but holds {node.dtype} numbers, not "
+                            "references to its cells; expected strings (char or cell)")
+
+
 def _first_string(handle: h5py.File, ref, path: Path, key: str) -> str:
-    node = handle[ref]
+    try:
+        node = handle[ref]
+    except (ValueError, KeyError, TypeError) as exc:  # a null or dangling reference
+        raise CmhbenchError(f"{path}: '{key}' holds a cell reference that leads nowhere ({exc}); expected strings") from None
+    if not isinstance(node, h5py.Dataset):
+        raise CmhbenchError(f"{path}: '{key}' holds a cell that is a group (a MATLAB struct?); expected strings")
     kind = node.attrs.get("MATLAB_class", b"")
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "cell":  # a cell of several captions: the first
+        _check_references(node, path, key)
+        if node.size == 0:
+            return ""
         return _first_string(handle, np.asarray(node).T.reshape(-1)[0], path, key)
     if kind != "char":
         raise CmhbenchError(f"{path}: '{key}' holds a MATLAB {kind} cell; expected strings")
@@ -131,7 +153,7 @@ def read_labels(path: Path, num_labels: int) -> tuple[np.ndarray, str]:
     key = next((k for k in LABEL_KEYS if k in arrays), None)
     if key is None:
         raise CmhbenchError(f"{path}: no labels under {' or '.join(LABEL_KEYS)} (keys: {', '.join(arrays)})")
-    values = arrays[key].read()
+    values = check_numeric(arrays[key], "labels").read()
     if values.ndim == 2 and values.shape[1] != num_labels and values.shape[0] == num_labels:
         values = values.T  # a v5 file written from MATLAB's C×N
     return to_labels(values, num_labels, f"{path}: '{key}'"), key
@@ -202,6 +224,7 @@ def read_image(path: Path) -> np.ndarray:
 def read_dchmt_files(sources: Sequence[str | Path], *, num_labels: int, counts: Sequence[int],
                      orientation: str = "auto") -> Items:
     """The items of a DCHMT-format dataset, images read lazily in blocks (see the module docstring)."""
+    check_orientation(orientation)  # unused here (paths, captions and labels have one item axis), but checked
     files, folders = find_files(sources)
     image_paths = read_strings(files["index"], "index")
     captions = read_captions(files["caption"])
@@ -222,4 +245,4 @@ def read_dchmt_files(sources: Sequence[str | Path], *, num_labels: int, counts: 
     empty = sum(1 for c in captions if not c)
     return Items(images=ItemArray([(source, 0)], "images"), texts=None, captions=captions, labels=labels,
                  layout=LAYOUTS[label_key], files=[files["index"], files["caption"], files["label"]],
-                 notes=[f"{n} captions ({empty} empty)"])
+                 notes=[f"{n} captions ({empty} empty)"], sources={"labels": f"{files['label']}: '{label_key}'"})

@@ -67,15 +67,25 @@ def tag_bags(tag_lines: Sequence[str]) -> tuple[np.ndarray, int]:
     return texts, len(vocabulary)
 
 
+def _read_text(path: Path, expected: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CmhbenchError(f"{path}: not UTF-8 text ({exc}); expected {expected}") from None
+
+
 def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
     files, roots = _find_list_files(sources)
-    image_paths = [line.strip() for line in files["all_imgs.txt"].read_text().splitlines() if line.strip()]
+    image_paths = [line.strip() for line in _read_text(files["all_imgs.txt"], "one relative image path per line")
+                   .splitlines() if line.strip()]
     n = len(image_paths)
+    if n == 0:
+        raise CmhbenchError(f"{files['all_imgs.txt']}: lists no images; expected one relative image path per line")
     try:
         labels = np.loadtxt(files["all_labels.txt"], dtype=np.float64, ndmin=2)
     except ValueError as exc:
         raise CmhbenchError(f"{files['all_labels.txt']}: not a matrix of numbers ({exc})") from None
-    tag_lines = files["all_tags.txt"].read_text().split("\n")[:n]
+    tag_lines = _read_text(files["all_tags.txt"], "comma-separated tags, one line per image").split("\n")[:n]
     for name, count in (("all_labels.txt", len(labels)), ("all_tags.txt", len(tag_lines))):
         if count != n:
             raise CmhbenchError(f"{files[name]} has {count} rows but all_imgs.txt lists {n} images")
@@ -96,4 +106,5 @@ def read_image_list(sources: Sequence[str | Path], num_labels: int) -> Items:
     return Items(images=ItemArray([(source, 0)], "images"), texts=texts,
                  labels=to_labels(labels, num_labels, str(files["all_labels.txt"])), layout="image-list",
                  files=[files[f] for f in LIST_FILES],
-                 notes=[f"bag of words over {vocabulary_size} tags"])
+                 notes=[f"bag of words over {vocabulary_size} tags"],
+                 sources={"texts": str(files["all_tags.txt"]), "labels": str(files["all_labels.txt"])})

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cmhbench.data.layouts import ItemArray, Items, to_labels, to_matrix
+from cmhbench.data.layouts import ItemArray, Items, check_numeric, check_orientation, source_name, to_labels, to_matrix
 from cmhbench.data.readers import SourceArray, read_source
 from cmhbench.data.untrusted import check_regular_file
 from cmhbench.errors import CmhbenchError
@@ -49,7 +49,11 @@ def _locate(sources: Sequence[str | Path]) -> dict[str, Path]:
 
 
 def _categories(path: Path, expected: int) -> np.ndarray:
-    rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CmhbenchError(f"{path}: not UTF-8 text ({exc}); expected lines 'text id<TAB>image id<TAB>category'") from None
+    rows = [line.split("\t") for line in text.splitlines() if line.strip()]
     bad = next((i for i, r in enumerate(rows) if len(r) != 3 or not r[2].strip().isdigit()), None)
     if bad is not None:
         raise CmhbenchError(f"{path}: line {bad + 1} is not 'text id<TAB>image id<TAB>category'")
@@ -75,6 +79,8 @@ def _single_file(sources: Sequence[str | Path]) -> Path | None:
 def _items_first(value: np.ndarray, rows: int, where: str, orientation: str) -> np.ndarray:
     """``value`` with items along axis 0: the axis of length ``rows`` (either orientation)."""
     value = np.asarray(value)
+    if value.ndim == 0:
+        raise CmhbenchError(f"{where} is a single number; expected {rows} items along one axis")
     if value.ndim == 1:
         if len(value) != rows:
             raise CmhbenchError(f"{where} has {len(value)} entries; expected {rows} items")
@@ -96,6 +102,8 @@ def read_single_file(path: Path, orientation: str = "auto") -> Items:
         raise CmhbenchError(f"{path}: not a Wikipedia file: missing key(s) {', '.join(missing)} (found "
                             f"{', '.join(sorted(arrays)) or 'none'}); give the release's folder (raw_features.mat and "
                             "the two .list files) or one file with I_tr, I_te, T_tr, T_te, L_tr, L_te")
+    for key in SINGLE_FILE_KEYS:
+        check_numeric(arrays[key], "labels" if key.startswith("L") else "features")
     blocks = {key: _items_first(arrays[key].read(), rows, str(arrays[key]), orientation)
               for key, rows in SINGLE_FILE_KEYS.items()}
     for key in ("I_tr", "I_te", "T_tr", "T_te"):
@@ -103,9 +111,17 @@ def read_single_file(path: Path, orientation: str = "auto") -> Items:
     label_blocks = [blocks["L_tr"], blocks["L_te"]]  # N×1 class-index columns are squeezed by to_labels
     if label_blocks[0].ndim != label_blocks[1].ndim:
         raise CmhbenchError(f"{path}: 'L_tr' and 'L_te' differ in form (one-hot vs class indices)")
+    if label_blocks[0].ndim == 2 and label_blocks[0].shape[1] != label_blocks[1].shape[1]:
+        raise CmhbenchError(f"{path}: 'L_tr' is {label_blocks[0].shape} but 'L_te' is {label_blocks[1].shape}; "
+                            f"expected both one-hot (items×{NUM_CLASSES}) or both class indices")
     # one call on both blocks: 1- or 0-based class numbers are decided on all labels together
     labels = to_labels(np.concatenate(label_blocks), NUM_CLASSES, f"{path}: L_tr+L_te")
-    return _items(blocks, labels, [path], "wikipedia-single-file", path)
+    items = _items(blocks, labels, [path], "wikipedia-single-file", path)
+    # training pairs are both training and retrieval set, test pairs the queries
+    items.sources = {"texts": f"{path}: 'T_tr'+'T_te'", "labels": f"{path}: 'L_tr'+'L_te'",
+                     "labels:query": source_name(arrays["L_te"]), "labels:retrieval": source_name(arrays["L_tr"]),
+                     "labels:train": source_name(arrays["L_tr"])}
+    return items
 
 
 def _items(blocks: dict[str, np.ndarray], labels: np.ndarray, files: list[Path], layout: str, image_file: Path) -> Items:
@@ -124,6 +140,7 @@ def _items(blocks: dict[str, np.ndarray], labels: np.ndarray, files: list[Path],
 def read_release(sources: Sequence[str | Path], orientation: str = "auto") -> Items:
     """The release folder (or its three files), or a single-file version (`read_single_file`). The
     release's arrays are row-per-item as the lists are; ``orientation`` applies to single files."""
+    check_orientation(orientation)
     single = _single_file(sources)
     if single is not None:
         return read_single_file(single, orientation)
@@ -134,11 +151,13 @@ def read_release(sources: Sequence[str | Path], orientation: str = "auto") -> It
             raise CmhbenchError(f"{files['raw_features.mat']}: missing key '{key}' (found {', '.join(sorted(arrays))})")
     blocks = {}
     for key, rows in (("I_tr", NUM_TRAIN), ("I_te", NUM_TEST), ("T_tr", NUM_TRAIN), ("T_te", NUM_TEST)):
-        value = to_matrix(arrays[key].read(), str(arrays[key]))
+        value = to_matrix(check_numeric(arrays[key], "features").read(), str(arrays[key]))
         if value.shape[0] != rows:
             raise CmhbenchError(f"{arrays[key]} has shape {value.shape}, expected {rows} rows")
         blocks[key] = value
     labels = to_labels(np.concatenate([_categories(files["trainset_txt_img_cat.list"], NUM_TRAIN),
                                        _categories(files["testset_txt_img_cat.list"], NUM_TEST)]),
                        NUM_CLASSES, "Wikipedia category lists")
-    return _items(blocks, labels, [files[f] for f in FILES], "wikipedia-release", files["raw_features.mat"])
+    items = _items(blocks, labels, [files[f] for f in FILES], "wikipedia-release", files["raw_features.mat"])
+    items.sources = {"texts": f"{files['raw_features.mat']}: 'T_tr'+'T_te'", "labels": "Wikipedia category lists"}
+    return items

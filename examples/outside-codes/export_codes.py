@@ -28,16 +28,18 @@ def tower(in_dim: int, bits: int) -> nn.Module:
 
 
 def train(images: torch.Tensor, texts: torch.Tensor, labels: torch.Tensor, bits: int, epochs: int, seed: int):
-    """Both towers fit the label similarity (a pairwise inner-product loss), as deep methods do."""
+    """Both towers fit the label similarity with DCMH's pairwise likelihood (a pair shares a label
+    with probability sigmoid(<a, b> / 2)), across and within the modalities."""
     torch.manual_seed(seed)
     image_net, text_net = tower(images.shape[1], bits), tower(texts.shape[1], bits)
     optimiser = torch.optim.Adam([*image_net.parameters(), *text_net.parameters()], lr=1e-3)
-    similar = (labels @ labels.T > 0).float() * 2 - 1  # +1 for pairs sharing a label, -1 otherwise
+    similar = (labels @ labels.T > 0).float()  # 1 for pairs sharing a label
     for _ in range(epochs):
         for batch in torch.randperm(len(labels)).split(64):
             f, g = image_net(images[batch]), text_net(texts[batch])
-            target = similar[batch][:, batch] * bits
-            loss = sum(((a @ b.T - target) ** 2).mean() for a, b in ((f, g), (f, f), (g, g))) / bits**2
+            shared = similar[batch][:, batch]
+            loss = sum((nn.functional.softplus(a @ b.T / 2) - shared * (a @ b.T / 2)).mean()
+                       for a, b in ((f, g), (f, f), (g, g)))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -58,6 +60,9 @@ def main() -> None:
     texts = torch.from_numpy(data["texts"].astype(np.float32))
     labels = torch.from_numpy(data["labels"].astype(np.float32))
     train_ids = torch.from_numpy(data["train_ids"])
+    # pixels standardised with the training split's statistics: raw [0, 1] pixels collapse the image tower
+    mean, std = images[train_ids].mean(0), images[train_ids].std(0) + 1e-6
+    images = (images - mean) / std
     image_net, text_net = train(images[train_ids], texts[train_ids], labels[train_ids], args.bits, args.epochs,
                                 args.seed)
     codes = {"bits": np.int64(args.bits)}
