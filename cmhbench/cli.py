@@ -505,8 +505,11 @@ def _print_run_status(results_dir: str, run_id: str, as_json: bool) -> None:
     for stage, count in status.stages.items():
         console.print(f"  {safe(stage)}: {count['run']} of {count['planned']} epochs")
     if status.last_log:
-        values = " ".join(f"{k}={v:.4g}" for k, v in status.last_log.items() if k not in ("stage", "epoch"))
-        console.print(f"  last logged: {safe(status.last_log['stage'])} epoch {status.last_log['epoch'] + 1}: {safe(values)}")
+        log = status.last_log
+        values = " ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                          for k, v in log.items() if k not in ("stage", "epoch"))
+        epoch = f" epoch {log['epoch'] + 1}" if isinstance(log.get("epoch"), int) else ""
+        console.print(f"  last logged: {safe(log.get('stage', ''))}{epoch}: {safe(values)}")
 
 
 @cli.group()

@@ -38,16 +38,18 @@ def raise_if_received() -> None:
 
 
 def install() -> Callable[[], None]:
-    """Handle SIGINT and SIGTERM where Python's defaults are in place; returns what undoes it."""
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    """Handle SIGINT and SIGTERM where Python's defaults are in place; returns what undoes it (the
+    handlers this call replaced, and the record as it was)."""
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-    for signum, handler in previous.items():
-        if handler is defaults[signum]:
-            signal.signal(signum, _handle)
+    replaced = {signum: signal.getsignal(signum) for signum, default in defaults.items()
+                if signal.getsignal(signum) is default}
+    for signum in replaced:
+        signal.signal(signum, _handle)
+    earlier = _received
 
     def restore() -> None:
         global _received
-        _received = None
-        for signum, handler in previous.items():
+        _received = earlier
+        for signum, handler in replaced.items():
             signal.signal(signum, handler)
     return restore

@@ -61,6 +61,11 @@ class CheckedRequest:
 MAX_SEED = 2**32 - 1  # what every generator seeded from it (torch, numpy, Python) takes as it is
 
 
+def check_seed(seed: object, option: str) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise CmhbenchError(f"{option} {seed!r}: seeds are integers from 0 to {MAX_SEED:,}")
+
+
 def check_results_dir(path: Path) -> None:
     """The results folder, or the nearest of its parents that exists, must be a folder (a read-only
     one is refused, in one line, only where a run must write: finished runs are read from it)."""
@@ -77,8 +82,7 @@ def check_request(request: RunRequest, registry: "Registry") -> CheckedRequest:
         raise CmhbenchError(f"--bits {request.bits!r}: code lengths must be positive integers")
     if request.bits > MAX_BITS:
         raise CmhbenchError(f"--bits {request.bits}: the evaluator scores codes of at most {MAX_BITS} bits")
-    if isinstance(request.seed, bool) or not isinstance(request.seed, int) or not 0 <= request.seed <= MAX_SEED:
-        raise CmhbenchError(f"--seeds {request.seed!r}: seeds are integers from 0 to {MAX_SEED:,}")
+    check_seed(request.seed, "--seeds")
     if request.epochs is not None and request.epochs < 1:
         raise CmhbenchError(f"--epochs {request.epochs}: expected at least 1")
     if request.precision not in PRECISIONS:

@@ -168,3 +168,21 @@ def test_prepared_end_to_end(tmp_path):
     assert np.array_equal(dataset.splits["query"], np.sort(split["query"]))
     assert np.array_equal(dataset.splits["train"], np.sort(split["train"]))
     assert dataset.image_shape == (224, 224, 3) and dataset.version.startswith("dchmt:mith-files:40x0")
+
+
+def test_an_empty_caption_in_a_v73_cell_array_reads_as_empty(tmp_path):
+    """MATLAB writes an empty char (or cell) in a -v7.3 file as its dimensions, uint64, flagged
+    MATLAB_empty: it is an empty caption, not numbers posing as a cell."""
+    from cmhbench_datasets.dchmt_files import _v73_strings
+
+    path = tmp_path / "caption.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        refs = f.create_group("#refs#")
+        text = refs.create_dataset("a", data=np.array([[ord(c)] for c in "two dogs"], dtype=np.uint16))
+        text.attrs["MATLAB_class"] = np.bytes_("char")
+        empty = refs.create_dataset("b", data=np.array([0, 0], dtype=np.uint64))
+        empty.attrs["MATLAB_class"] = np.bytes_("char")
+        empty.attrs["MATLAB_empty"] = np.uint8(1)
+        cell = f.create_dataset("caption", data=np.array([[text.ref], [empty.ref]], dtype=h5py.ref_dtype))
+        cell.attrs["MATLAB_class"] = np.bytes_("cell")
+    assert _v73_strings(path, "caption") == ["two dogs", ""]

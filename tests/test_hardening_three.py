@@ -151,3 +151,15 @@ def test_datasets_and_encoders_print_their_citations():
 
 def test_a_swapped_pair_of_letters_is_suggested():
     assert "did you mean 'toy'?" in unknown_name_message("dataset", "tyo", ["toy", "wiki", "coco"])
+
+
+def test_a_nested_install_keeps_the_outer_record(swallowed):
+    """The CLI's handlers inside a process that has them already (a test, a worker): the inner
+    restore gives back the outer record and handlers, not a clean slate."""
+    interrupts.record(signal.SIGTERM)
+    handler = signal.getsignal(signal.SIGTERM)
+    restore_inner = interrupts.install()
+    restore_inner()
+    assert signal.getsignal(signal.SIGTERM) is handler
+    with pytest.raises(interrupts.Terminated):
+        interrupts.raise_if_received()

@@ -207,16 +207,22 @@ def test_split_file_pickles_with_a_ragged_or_scalar_image_are_named(tmp_path, im
 
 # ---- 8: [0, 1] float pixels ------------------------------------------------------------------------------
 
-def test_fractional_float_pixels_are_refused_not_truncated(tmp_path):
+def test_float_pixels_in_zero_one_are_refused_not_made_black(tmp_path):
     sources = npz(tmp_path / "p.npz", images=np.full((N, 4, 4, 3), 0.5, np.float32))
-    message = refused("pixels", sources, r"p\.npz:images .*pixel values must be 0\.\.255 integers, found 0\.5")
+    message = refused("pixels", sources, r"p\.npz:images .*pixel values must be 0\.\.255, found floats from 0\.5")
     assert "multiplied by 255" in message
 
 
-def test_whole_valued_float_pixels_are_still_accepted(tmp_path):
-    sources = npz(tmp_path / "p.npz", images=np.full((N, 4, 4, 3), 200.0, np.float32))
-    report = prepare(profile("whole-pixels"), sources)
+def test_float_pixels_of_0_to_255_are_rounded_not_truncated(tmp_path):
+    """Whole numbers, and fractions left by a resize's interpolation (199.6 is 200, not 199)."""
+    images = np.full((N, 4, 4, 3), 200.0, np.float32)
+    images[:, 0, 0, 0] = 199.6
+    report = prepare(profile("float-pixels"), npz(tmp_path / "p.npz", images=images))
     assert report.items == N
+    from cmhbench.data.prepare import open_prepared
+
+    pixels = open_prepared("float-pixels").images[:]
+    assert pixels.dtype == np.uint8 and (pixels == 200).all()
 
 
 # ---- 9, 10: empty texts, no labels -----------------------------------------------------------------------
@@ -273,3 +279,15 @@ def test_a_weights_folder_is_named_as_a_folder(tmp_path):
 
     with pytest.raises(CmhbenchError, match=r"image weights .* is a folder; expected 'none' or a state-dict file"):
         create_toy_cnn(str(tmp_path))
+
+
+def test_an_empty_hdf5_dataset_beside_the_arrays_is_passed_over(tmp_path):
+    """A null dataspace (h5py.Empty) anywhere in a source file is no array: the reader once failed on
+    it with a TypeError whatever key it sat under."""
+    from cmhbench.data.readers import read_source
+
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("notes", data=h5py.Empty("f"))
+        f.create_dataset("LAll", data=arrays()["LAll"])
+    assert sorted(read_source(path)) == ["LAll"]

@@ -148,6 +148,9 @@ def item_axis(array: SourceArray, counts: Iterable[int], orientation: str) -> in
     return axis
 
 
+_FLOAT_PIXEL_CHUNK_BYTES = 64 * 2**20
+
+
 def to_pixels(block: np.ndarray, where: str) -> np.ndarray:
     """Item-first image block -> uint8 N×H×W×3 (from N×H×W×3 or N×3×H×W)."""
     _refuse_non_numeric(block.dtype, where, "pixels")
@@ -157,17 +160,20 @@ def to_pixels(block: np.ndarray, where: str) -> np.ndarray:
         block = block.transpose(0, 2, 3, 1)
     if block.shape[3] != 3:
         raise CmhbenchError(f"{where}: images have shape {block.shape}; expected 3 colour channels")
-    if block.dtype != np.uint8:
-        if block.size and (block.min() < 0 or block.max() > 255):
-            raise CmhbenchError(f"{where}: pixel values outside 0..255 (min {block.min()}, max {block.max()})")
-        # a cast would truncate fractions: [0, 1] floats would all become 0, a black dataset
-        fractional = block != np.round(block) if block.dtype.kind == "f" else np.zeros(0, dtype=bool)
-        if fractional.any():
-            value = block[fractional].flat[0]
-            raise CmhbenchError(f"{where}: pixel values must be 0..255 integers, found {value} ({block.dtype}); "
-                                "images stored as [0, 1] floats must be multiplied by 255 first")
-        block = block.astype(np.uint8)
-    return np.ascontiguousarray(block)
+    if block.dtype == np.uint8:
+        return np.ascontiguousarray(block)
+    if block.size and (block.min() < 0 or block.max() > 255):
+        raise CmhbenchError(f"{where}: pixel values outside 0..255 (min {block.min()}, max {block.max()})")
+    if block.dtype.kind != "f":
+        return block.astype(np.uint8)
+    if block.size and block.max() <= 1 and np.any(block % 1):  # [0, 1] images: a cast would make them black
+        raise CmhbenchError(f"{where}: pixel values must be 0..255, found floats from {block.min()} to "
+                            f"{block.max()} ({block.dtype}); images stored as [0, 1] floats must be multiplied by 255 first")
+    pixels = np.empty(block.shape, dtype=np.uint8)
+    rows = max(1, _FLOAT_PIXEL_CHUNK_BYTES // max(1, block[:1].nbytes))
+    for start in range(0, len(block), rows):  # rounded in chunks: a float copy of the whole block is GBs
+        np.rint(block[start:start + rows], out=pixels[start:start + rows], casting="unsafe")
+    return pixels
 
 
 def to_labels(values: np.ndarray, num_labels: int, where: str) -> np.ndarray:

@@ -68,8 +68,8 @@ def _hdf5_arrays(path: Path) -> dict[str, SourceArray]:
     arrays = {}
 
     def visit(name: str, node: Any) -> None:
-        if not isinstance(node, h5py.Dataset) or name.startswith("#refs#"):
-            return
+        if not isinstance(node, h5py.Dataset) or name.startswith("#refs#") or node.shape is None:
+            return  # groups, MATLAB's cell contents and null dataspaces (h5py.Empty) are no arrays
         check_hdf5_dataset(node, f"{path}: '{name}'")
         if transposed:
             def read(index, node=node):

@@ -74,6 +74,7 @@ def evaluate(
     device: str | torch.device | None = None,
     chunk_size: int | None = None,
     ranking: bool = True,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Score one direction. Pure function of its inputs; returns a plain dict (see module doc).
 
@@ -83,14 +84,13 @@ def evaluate(
     ``map_at`` defaults to 50, 100, 500, 1000, 5000 where the retrieval set allows;
     ``precision_at`` to a log-spaced grid up to the retrieval size. ``device`` defaults to CUDA when
     present. ``chunk_size`` (queries per block) is sized from available memory when not given.
-    """
-    device = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
+    ``names``: what errors call the four arrays (a file's keys), by checked_inputs' role names."""
+    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
     packed = fused_kernels(device)
     query_codes = to_numpy(query_codes, "query_codes")
     bits = query_codes.shape[1] if query_codes.ndim == 2 else 0  # packed codes have words, not bits
     query_codes, retrieval_codes, query_labels, retrieval_labels = checked_inputs(
-        query_codes, retrieval_codes, query_labels, retrieval_labels, code_format, packed)
+        query_codes, retrieval_codes, query_labels, retrieval_labels, code_format, packed, names)
     num_queries, num_retrieval = query_codes.shape[0], retrieval_codes.shape[0]
     map_at = [int(k) for k in (DEFAULT_MAP_AT if map_at is None else map_at)]
     if any(k <= 0 for k in map_at):

@@ -24,7 +24,7 @@ from cmhbench.data.untrusted import check_declared_size, check_hdf5_dataset, che
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import MAX_BITS
 from cmhbench.evaluation.evaluator import DIRECTIONS, check_directions, evaluate
-from cmhbench.evaluation.inputs import as_codes, checked_inputs
+from cmhbench.evaluation.inputs import as_codes
 from cmhbench.evaluation.packing import unpack_codes
 
 
@@ -117,18 +117,13 @@ def evaluate_file(path: str | Path, directions: Iterable[str] | None = None,
         if query_format != retrieval_format:
             raise CmhbenchError(f"{path}: '{query_key}' holds {query_format} codes but "
                                 f"'{retrieval_key}' holds {retrieval_format}; store both the same way")
-        labels = arrays["query_labels"], arrays["retrieval_labels"]
-        try:  # the labels, and rows, bits and classes across the four arrays, checked under the file's keys
-            checked_inputs(query, retrieval, *labels, query_format, packed=True, names={
-                "query_codes": f"'{query_key}'", "retrieval_codes": f"'{retrieval_key}'",
-                "query_labels": "'query_labels'", "retrieval_labels": "'retrieval_labels'"})
-        except CmhbenchError as exc:
-            raise CmhbenchError(f"{path}: {exc}") from None
         if map_at is not None:
             _check_map_at(map_at, len(retrieval), path, retrieval_key)
-        try:
-            results[direction] = evaluate(query, retrieval, *labels, map_at=map_at, code_format=query_format,
-                                          device=device)
-        except CmhbenchError as exc:  # anything the checks above did not foresee still names the file
-            raise CmhbenchError(f"{path}: {direction}: {exc}") from None
+        names = {"query_codes": f"'{query_key}'", "retrieval_codes": f"'{retrieval_key}'",
+                 "query_labels": "'query_labels'", "retrieval_labels": "'retrieval_labels'"}
+        try:  # the labels, and rows, bits and classes across the four arrays, checked under the file's keys
+            results[direction] = evaluate(query, retrieval, arrays["query_labels"], arrays["retrieval_labels"],
+                                          map_at=map_at, code_format=query_format, device=device, names=names)
+        except CmhbenchError as exc:
+            raise CmhbenchError(f"{path}: {exc}") from None
     return results

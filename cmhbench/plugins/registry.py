@@ -192,8 +192,10 @@ def build_registry(extra_plugins: list[tuple[str, Any]] | None = None) -> Regist
 
 
 def _reraise_user_interrupt(exc: BaseException) -> None:
-    """Ctrl-C itself stops the program; a plugin's SystemExit or custom BaseException does not."""
-    if type(exc) is KeyboardInterrupt:
+    """Ctrl-C and SIGTERM stop the program; a plugin's SystemExit or custom BaseException does not."""
+    from cmhbench.interrupts import Terminated
+
+    if type(exc) in (KeyboardInterrupt, Terminated):
         raise exc
 
 

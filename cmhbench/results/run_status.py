@@ -64,7 +64,11 @@ def _finished(path: Path) -> RunStatus:
     result = ResultStore.read_typed(path)
     training = result.training or {}
     history = training.get("history") or []
-    return RunStatus(run_id=result.run_id, state="done", result=path,
-                     stages={stage: {"run": int(count["run"]), "planned": int(count["planned"])}
-                             for stage, count in (training.get("epochs") or {}).items()},
-                     last_log=history[-1] if history else None, saved_utc=result.created_utc)
+    try:
+        stages = {stage: {"run": int(count["run"]), "planned": int(count["planned"])}
+                  for stage, count in (training.get("epochs") or {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError):  # a foreign or hand-edited record: not shown
+        stages = {}
+    last_log = history[-1] if isinstance(history, list) and history and isinstance(history[-1], dict) else None
+    return RunStatus(run_id=result.run_id, state="done", result=path, stages=stages, last_log=last_log,
+                     saved_utc=result.created_utc)

@@ -19,7 +19,7 @@ import numpy as np
 from cmhbench.data.untrusted import read_npz
 from cmhbench.errors import CmhbenchError
 from cmhbench.evaluation.directions import DIRECTIONS, check_directions
-from cmhbench.request import MAX_SEED
+from cmhbench.request import check_seed
 from cmhbench.results import ResultStore, RunResult, compute_run_id, content_digest, run_definition
 from cmhbench.results.codes_file import MODALITIES, SPLITS, StoredCodes, codes_path, file_sha256, write_codes
 
@@ -38,8 +38,7 @@ def submit(codes_file: str | Path, dataset: str, name: str, *, paper: str | None
 
     codes_file = Path(codes_file)
     _check_name_and_links(name, paper, code_url)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise CmhbenchError(f"--seed {seed!r}: seeds are integers from 0 to {MAX_SEED:,}")
+    check_seed(seed, "--seed")
     spec = get_registry().dataset(dataset)
     data = open_dataset(spec, dict(dataset_options or {}))
     stored = read_submission(codes_file, data.splits, data.labels)

@@ -20,6 +20,23 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the jobs; Ctrl-C (the sweep's process group) and SIGTERM (the parent, or Slurm's requeue,
+    time limit and scancel) end the worker as they end the CLI: writers clean up, exit 130 or 143."""
+    from cmhbench import interrupts
+
+    restore = interrupts.install()
+    try:
+        _work(argv)
+        interrupts.raise_if_received()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except interrupts.Terminated:
+        sys.exit(143)
+    finally:
+        restore()
+
+
+def _work(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(prog="python -m cmhbench.sweep.worker")
     parser.add_argument("manifest", nargs="?", help="the sweep manifest (not with --slurm-tasks)")
     parser.add_argument("--attempt", required=True)

@@ -100,12 +100,12 @@ def _first_string(handle: h5py.File, ref, path: Path, key: str) -> str:
         raise CmhbenchError(f"{path}: '{key}' holds a cell reference that leads nowhere ({exc}); expected strings") from None
     if not isinstance(node, h5py.Dataset):
         raise CmhbenchError(f"{path}: '{key}' holds a cell that is a group (a MATLAB struct?); expected strings")
+    if node.attrs.get("MATLAB_empty"):  # MATLAB stores an empty char or cell as its dimensions, flagged
+        return ""
     kind = node.attrs.get("MATLAB_class", b"")
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "cell":  # a cell of several captions: the first
         _check_references(node, path, key)
-        if node.size == 0:
-            return ""
         return _first_string(handle, np.asarray(node).T.reshape(-1)[0], path, key)
     if kind != "char":
         raise CmhbenchError(f"{path}: '{key}' holds a MATLAB {kind} cell; expected strings")
