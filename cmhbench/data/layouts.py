@@ -95,22 +95,23 @@ def check_orientation(orientation: str) -> None:
         raise CmhbenchError(f"--orientation {orientation!r}: expected one of {', '.join(ORIENTATIONS)}")
 
 
-def non_numeric(dtype: np.dtype) -> str | None:
-    """What a dtype is when it is not bool, integer or float (None when it is): strings, even of
-    digits, and complex numbers would otherwise be parsed or cut to their real part, and MATLAB cells
-    and structs would fail far from their file."""
+def _refuse_non_numeric(dtype: np.dtype, where: str, role: str) -> None:
+    """Bool, integer or float only: strings, even of digits, and complex numbers would otherwise be
+    parsed or cut to their real part, and MATLAB cells and structs would fail far from their file."""
     dtype = np.dtype(dtype)
     if dtype.kind in "biuf":
-        return None
+        return
     if dtype.kind in "US":
-        return f"strings ({dtype})"
-    if dtype.kind == "c":
-        return f"complex numbers ({dtype})"
-    if dtype.kind == "O":
-        return "a MATLAB cell array or objects (dtype object)"
-    if dtype.names:
-        return f"a MATLAB struct or record (fields {', '.join(dtype.names)})"
-    return f"dtype {dtype}"
+        found = f"strings ({dtype})"
+    elif dtype.kind == "c":
+        found = f"complex numbers ({dtype})"
+    elif dtype.kind == "O":
+        found = "a MATLAB cell array or objects (dtype object)"
+    elif dtype.names:
+        found = f"a MATLAB struct or record (fields {', '.join(dtype.names)})"
+    else:
+        found = f"dtype {dtype}"
+    raise CmhbenchError(f"{where} holds {found}; expected a numeric (bool, integer or float) array of {role}")
 
 
 def check_numeric(array: SourceArray, role: str) -> SourceArray:
@@ -201,12 +202,6 @@ def to_labels(values: np.ndarray, num_labels: int, where: str) -> np.ndarray:
     if not np.isin(values, (0, 1)).all():
         raise CmhbenchError(f"{where}: labels must be 0/1 multi-hot")
     return values.astype(np.uint8)
-
-
-def _refuse_non_numeric(dtype: np.dtype, where: str, role: str) -> None:
-    found = non_numeric(dtype)
-    if found is not None:
-        raise CmhbenchError(f"{where} holds {found}; expected a numeric (bool, integer or float) array of {role}")
 
 
 def to_matrix(values: np.ndarray, where: str) -> np.ndarray:
